@@ -1,0 +1,558 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/streamrec/streamrec/pipeline"
+	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/schemas"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const topic = "test.events"
+
+// cluster starts an in-process Kafka broker with topic on 3 partitions.
+func cluster(t *testing.T) kafka.Config {
+	t.Helper()
+	kc, _ := fakeCluster(t)
+	return kc
+}
+
+func fakeCluster(t *testing.T) (kafka.Config, *kfake.Cluster) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return kafka.Config{Brokers: c.ListenAddrs()}, c
+}
+
+func client(t *testing.T, kc kafka.Config, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	base, err := kc.Opts(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// produce writes n records with values "0".."n-1", keyed so they spread over
+// the partitions.
+func produce(t *testing.T, kc kafka.Config, n int) {
+	t.Helper()
+	cl := client(t, kc)
+	rs := make([]*kgo.Record, n)
+	for i := range rs {
+		v := strconv.Itoa(i)
+		rs[i] = &kgo.Record{Topic: topic, Key: []byte("k" + v), Value: []byte(v)}
+	}
+	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testConfig is a config with fast timings for tests.
+func testConfig(group string) Config {
+	cfg := DefaultConfig(group, topic)
+	cfg.Batch = pipeline.BatchPolicy{MaxRecords: 50, MaxBytes: 1 << 20, MaxWait: 5 * time.Millisecond}
+	cfg.CommitInterval = 100 * time.Millisecond
+	cfg.Retry = Retry{Initial: time.Millisecond, Max: 5 * time.Millisecond}
+	cfg.ShutdownTimeout = 10 * time.Second
+	return cfg
+}
+
+// running is a consumer running in the background.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+	m      *Metrics
+}
+
+func start(t *testing.T, kc kafka.Config, cfg Config, sink pipeline.Sink) *running {
+	t.Helper()
+	m := NewMetrics(nil)
+	c, err := New(kc, cfg, sink, WithMetrics(m), WithClientOpts(kgo.SessionTimeout(6*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1), m: m}
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels the consumer and waits for Run's result.
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err, ok := <-r.done:
+		if ok {
+			close(r.done)
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("consumer did not stop within 30s")
+		return nil
+	}
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+// recorder is a sink that records the values it confirmed.
+type recorder struct {
+	mu     sync.Mutex
+	seen   map[string]int // value -> times confirmed
+	byPart map[int32]int64
+	total  atomic.Int64
+	// fn, if set, decides the result of each batch.
+	fn func(batch []pipeline.Record) (pipeline.Result, error)
+}
+
+func newRecorder(fn func([]pipeline.Record) (pipeline.Result, error)) *recorder {
+	return &recorder{seen: map[string]int{}, byPart: map[int32]int64{}, fn: fn}
+}
+
+func (r *recorder) Write(_ context.Context, batch []pipeline.Record) (pipeline.Result, error) {
+	var res pipeline.Result
+	if r.fn != nil {
+		var err error
+		if res, err = r.fn(batch); err != nil {
+			return res, err
+		}
+	}
+	rejected := map[int64]bool{}
+	for _, rj := range res.Rejected {
+		rejected[rj.Record.Offset] = true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range batch {
+		if !rejected[rec.Offset] {
+			r.seen[string(rec.Value)]++
+			r.total.Add(1)
+		}
+		r.byPart[rec.Partition] = max(r.byPart[rec.Partition], rec.Offset+1)
+	}
+	return res, nil
+}
+
+func (r *recorder) count() int64 { return r.total.Load() }
+
+func (r *recorder) values() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.seen))
+	for k, v := range r.seen {
+		out[k] = v
+	}
+	return out
+}
+
+// committed returns the group's committed offsets on topic by partition.
+func committed(t *testing.T, kc kafka.Config, group string) map[int32]int64 {
+	t.Helper()
+	adm := kadm.NewClient(client(t, kc))
+	offs, err := adm.FetchOffsets(context.Background(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.At >= 0 {
+			out[o.Partition] = o.At
+		}
+	})
+	return out
+}
+
+// endOffsets returns the high watermarks of topic by partition.
+func endOffsets(t *testing.T, kc kafka.Config, topic string) map[int32]int64 {
+	t.Helper()
+	adm := kadm.NewClient(client(t, kc))
+	ends, err := adm.ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out
+}
+
+func assertAllOnce(t *testing.T, got map[string]int, n int) {
+	t.Helper()
+	for i := range n {
+		if c := got[strconv.Itoa(i)]; c != 1 {
+			t.Errorf("record %d confirmed %d times, want exactly once", i, c)
+		}
+	}
+	if len(got) != n {
+		t.Errorf("sink confirmed %d distinct records, want %d", len(got), n)
+	}
+}
+
+func TestCommitOnlyAfterSinkConfirms(t *testing.T) {
+	kc := cluster(t)
+	const n = 300
+	produce(t, kc, n)
+
+	// A sink that is down: every write fails with a transient error.
+	var attempts atomic.Int64
+	down := newRecorder(func([]pipeline.Record) (pipeline.Result, error) {
+		attempts.Add(1)
+		return pipeline.Result{}, errors.New("sink unavailable")
+	})
+	cfg := testConfig("g-commit")
+	// The soft stop keeps retrying the down sink until this deadline.
+	cfg.ShutdownTimeout = 300 * time.Millisecond
+	r := start(t, kc, cfg, down)
+	eventually(t, 20*time.Second, "retries of the failing sink", func() bool { return attempts.Load() >= 10 })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if got := committed(t, kc, "g-commit"); len(got) != 0 {
+		t.Fatalf("offsets committed while the sink never confirmed: %v", got)
+	}
+	if down.count() != 0 {
+		t.Fatalf("failing sink confirmed %d records", down.count())
+	}
+	if got := testutil.ToFloat64(r.m.retries.WithLabelValues("g-commit", topic)); got < 1 {
+		t.Errorf("retries metric = %v, want >= 1", got)
+	}
+
+	// After a restart with a healthy sink every record comes again, once.
+	up := newRecorder(nil)
+	r2 := start(t, kc, testConfig("g-commit"), up)
+	eventually(t, 20*time.Second, "all records after restart", func() bool { return up.count() >= n })
+	if err := r2.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	assertAllOnce(t, up.values(), n)
+	if got, want := committed(t, kc, "g-commit"), endOffsets(t, kc, topic); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("committed %v, want end offsets %v", got, want)
+	}
+}
+
+func TestDeadLetter(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  func(*Config)
+		sink func([]pipeline.Record) (pipeline.Result, error)
+		// bad says which values must be dead-lettered, and with what error.
+		bad    func(v int) bool
+		reason string
+	}{
+		{
+			name: "rejected records",
+			sink: func(batch []pipeline.Record) (pipeline.Result, error) {
+				var res pipeline.Result
+				for _, r := range batch {
+					if v, _ := strconv.Atoi(string(r.Value)); v%7 == 0 {
+						res.Reject(r, fmt.Errorf("value %d is a multiple of 7", v))
+					}
+				}
+				return res, nil
+			},
+			bad:    func(v int) bool { return v%7 == 0 },
+			reason: "is a multiple of 7",
+		},
+		{
+			name: "permanent batch error",
+			cfg:  func(c *Config) { c.Batch.MaxRecords = 1 },
+			sink: func(batch []pipeline.Record) (pipeline.Result, error) {
+				if v, _ := strconv.Atoi(string(batch[0].Value)); v%5 == 0 {
+					return pipeline.Result{}, pipeline.Permanent(fmt.Errorf("cannot store %d", v))
+				}
+				return pipeline.Result{}, nil
+			},
+			bad:    func(v int) bool { return v%5 == 0 },
+			reason: "cannot store",
+		},
+		{
+			name: "transient error past max attempts",
+			cfg:  func(c *Config) { c.Batch.MaxRecords = 1; c.Retry.MaxAttempts = 3 },
+			sink: func(batch []pipeline.Record) (pipeline.Result, error) {
+				if v, _ := strconv.Atoi(string(batch[0].Value)); v%9 == 0 {
+					return pipeline.Result{}, fmt.Errorf("timeout storing %d", v)
+				}
+				return pipeline.Result{}, nil
+			},
+			bad:    func(v int) bool { return v%9 == 0 },
+			reason: "timeout storing",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			kc := cluster(t)
+			const n = 100
+			produce(t, kc, n)
+			cfg := testConfig("g-dlq")
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			rec := newRecorder(tc.sink)
+			wantBad := 0
+			for i := range n {
+				if tc.bad(i) {
+					wantBad++
+				}
+			}
+			r := start(t, kc, cfg, rec)
+			eventually(t, 20*time.Second, "good records", func() bool { return rec.count() >= int64(n-wantBad) })
+
+			// Read the dead-letter topic back.
+			dl := client(t, kc, kgo.ConsumeTopics(topic+schemas.DLQSuffix), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			var got []*kgo.Record
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for len(got) < wantBad && ctx.Err() == nil {
+				dl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, r) })
+			}
+			if len(got) != wantBad {
+				t.Fatalf("dead-letter topic has %d records, want %d", len(got), wantBad)
+			}
+			for _, d := range got {
+				v, _ := strconv.Atoi(string(d.Value))
+				if !tc.bad(v) {
+					t.Errorf("record %d dead-lettered but is good", v)
+				}
+				h := map[string]string{}
+				for _, kv := range d.Headers {
+					h[kv.Key] = string(kv.Value)
+				}
+				if !strings.Contains(h[schemas.HeaderError], tc.reason) {
+					t.Errorf("record %d: error header %q lacks %q", v, h[schemas.HeaderError], tc.reason)
+				}
+				if h[schemas.HeaderSourceTopic] != topic {
+					t.Errorf("record %d: source-topic %q", v, h[schemas.HeaderSourceTopic])
+				}
+				if h[schemas.HeaderSourcePartition] == "" || h[schemas.HeaderSourceOffset] == "" {
+					t.Errorf("record %d: source partition/offset headers missing: %v", v, h)
+				}
+				if string(d.Key) != "k"+strconv.Itoa(v) {
+					t.Errorf("record %d: key %q not kept", v, d.Key)
+				}
+			}
+			if err := r.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			if c, e := committed(t, kc, "g-dlq"), endOffsets(t, kc, topic); fmt.Sprint(c) != fmt.Sprint(e) {
+				t.Errorf("committed %v, want end offsets %v (dead-lettered records count as done)", c, e)
+			}
+			if got := testutil.ToFloat64(r.m.records.WithLabelValues("g-dlq", topic, "dlq")); int(got) != wantBad {
+				t.Errorf("dlq metric = %v, want %d", got, wantBad)
+			}
+		})
+	}
+}
+
+func TestGracefulShutdownLosesNothing(t *testing.T) {
+	kc := cluster(t)
+	const n = 3000
+	produce(t, kc, n)
+
+	// Stop the consumer while it is busy: after the sink has confirmed a
+	// third of the records.
+	first := newRecorder(nil)
+	r := start(t, kc, testConfig("g-shutdown"), first)
+	eventually(t, 20*time.Second, "a third of the records", func() bool { return first.count() >= n/3 })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("clean shutdown returned %v", err)
+	}
+	// Exactly what the sink confirmed is committed: soft stop drained every
+	// buffered record through the sink, and the final commit covered it.
+	first.mu.Lock()
+	processed := fmt.Sprint(first.byPart)
+	first.mu.Unlock()
+	if got := fmt.Sprint(committed(t, kc, "g-shutdown")); got != processed {
+		t.Fatalf("committed %s, want what the sink confirmed %s", got, processed)
+	}
+
+	// The restarted consumer gets exactly the rest.
+	second := newRecorder(nil)
+	r2 := start(t, kc, testConfig("g-shutdown"), second)
+	eventually(t, 20*time.Second, "the rest", func() bool { return first.count()+second.count() >= n })
+	if err := r2.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	all := first.values()
+	for v, c := range second.values() {
+		all[v] += c
+	}
+	assertAllOnce(t, all, n)
+}
+
+func TestBackpressurePausesFetching(t *testing.T) {
+	kc := cluster(t)
+	const n = 4000
+	produce(t, kc, n)
+
+	cfg := testConfig("g-pause")
+	cfg.MaxBufferedRecords = 100
+	cfg.MaxPollRecords = 50
+	cfg.FetchMaxBytes = 4 << 10
+	gate := make(chan struct{})
+	var once sync.Once
+	var blocked atomic.Int64
+	rec := newRecorder(func([]pipeline.Record) (pipeline.Result, error) {
+		blocked.Add(1)
+		<-gate
+		return pipeline.Result{}, nil
+	})
+	r := start(t, kc, cfg, rec)
+	t.Cleanup(func() { once.Do(func() { close(gate) }) })
+
+	// With the sink stuck, every partition fills its buffer and pauses.
+	parts := float64(3)
+	eventually(t, 20*time.Second, "all partitions paused", func() bool {
+		return testutil.ToFloat64(r.m.paused.WithLabelValues("g-pause", topic)) == parts
+	})
+	buffered := testutil.ToFloat64(r.m.buffered.WithLabelValues("g-pause", topic))
+	// Bound: per partition one full buffer plus one poll's records, plus the
+	// batch each worker holds in the sink.
+	bound := parts * float64(cfg.MaxBufferedRecords+cfg.MaxPollRecords)
+	if buffered > bound {
+		t.Fatalf("buffered %v records while paused, bound %v", buffered, bound)
+	}
+	if buffered+float64(3*cfg.Batch.MaxRecords) >= n {
+		t.Fatalf("buffered %v of %d records: fetching did not pause", buffered, n)
+	}
+
+	// Release the sink: everything arrives exactly once.
+	once.Do(func() { close(gate) })
+	eventually(t, 30*time.Second, "all records", func() bool { return rec.count() >= n })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	assertAllOnce(t, rec.values(), n)
+	if p := testutil.ToFloat64(r.m.pauses.WithLabelValues("g-pause", topic)); p < parts {
+		t.Errorf("pauses metric = %v, want >= %v", p, parts)
+	}
+}
+
+func TestRebalanceHandsOverWithoutLoss(t *testing.T) {
+	kc, fake := fakeCluster(t)
+	const n = 2000
+	produce(t, kc, n)
+
+	// Member a stalls after 300 records, so most of the topic is still
+	// unconsumed when member b joins and takes partitions over.
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	var aSeen atomic.Int64
+	a := newRecorder(func(batch []pipeline.Record) (pipeline.Result, error) {
+		if aSeen.Add(int64(len(batch))) > 300 {
+			<-gate
+		}
+		return pipeline.Result{}, nil
+	})
+	ra := start(t, kc, testConfig("g-rebalance"), a)
+	eventually(t, 20*time.Second, "member a stalled", func() bool { return aSeen.Load() > 300 })
+	b := newRecorder(nil)
+	rb := start(t, kc, testConfig("g-rebalance"), b)
+	// a's revoke starts (its assigned gauge drops) and waits for its
+	// in-flight batch, which the gate holds; release it then.
+	eventually(t, 20*time.Second, "a revoking partitions for b", func() bool {
+		return testutil.ToFloat64(ra.m.assigned.WithLabelValues("g-rebalance")) < 3
+	})
+	release()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := fake.WaitGroupStable(ctx, "g-rebalance", 2); err != nil {
+		t.Fatalf("group never stable with both members: %v", err)
+	}
+	union := func() map[string]int {
+		all := a.values()
+		for v, c := range b.values() {
+			all[v] += c
+		}
+		return all
+	}
+	eventually(t, 30*time.Second, "all records across both members", func() bool { return len(union()) >= n })
+	if err := ra.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if b.count() == 0 {
+		t.Fatal("member b confirmed nothing: no partitions were handed over")
+	}
+	// At least once: every record confirmed. A revoke lets the old owner
+	// finish its in-flight batch and commits it, so duplicates are rare but
+	// allowed.
+	all := union()
+	for i := range n {
+		if all[strconv.Itoa(i)] == 0 {
+			t.Fatalf("record %d never confirmed", i)
+		}
+	}
+	if c, e := committed(t, kc, "g-rebalance"), endOffsets(t, kc, topic); fmt.Sprint(c) != fmt.Sprint(e) {
+		t.Errorf("committed %v, want end offsets %v", c, e)
+	}
+	t.Logf("a confirmed %d, b confirmed %d, %d distinct", a.count(), b.count(), len(all))
+}
+
+func TestConfigValidateNamesKey(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"empty group", func(c *Config) { c.Group = "" }, "x.group must not be empty"},
+		{"no topics", func(c *Config) { c.Topics = nil }, "x.topics must not be empty"},
+		{"buffer", func(c *Config) { c.MaxBufferedRecords = 0 }, "x.max_buffered_records must be > 0"},
+		{"start offset", func(c *Config) { c.StartOffset = "middle" }, `x.start_offset: "middle" is not earliest or latest`},
+		{"batch", func(c *Config) { c.Batch.MaxRecords = 0 }, "x.batch.max_records must be > 0"},
+		{"retry", func(c *Config) { c.Retry.Max = 0 }, "x.retry.max must be >= x.retry.initial"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig("g", "t")
+			tc.mod(&cfg)
+			err := cfg.Validate("x")
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if err := DefaultConfig("g", "t").Validate("x"); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+}

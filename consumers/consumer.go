@@ -33,8 +33,9 @@ import (
 type Config struct {
 	// Group is the consumer group id.
 	Group string `yaml:"group"`
-	// Topics are the topics consumed.
-	Topics []string `yaml:"topics"`
+	// Topics are the topics consumed. Consumer kinds set them from the
+	// config's topics section, so they are not a key of their own.
+	Topics []string `yaml:"-"`
 	// Batch says when a micro-batch is handed to the sink.
 	Batch pipeline.BatchPolicy `yaml:"batch"`
 	// MaxBufferedRecords and MaxBufferedBytes bound each partition's buffer

@@ -84,7 +84,13 @@ func (c Config) Opts(log *slog.Logger) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.ClientID(c.ClientID))
 	}
 	if log != nil {
-		opts = append(opts, kgo.WithLogger(kslog.New(log.With("component", "kafka"))))
+		// franz-go narrates group membership at info; keep warnings and
+		// errors unless debug logging is on.
+		h := log.Handler()
+		if !h.Enabled(context.Background(), slog.LevelDebug) {
+			h = minLevel{Handler: h, min: slog.LevelWarn}
+		}
+		opts = append(opts, kgo.WithLogger(kslog.New(slog.New(h).With("component", "kafka"))))
 	}
 	switch strings.ToUpper(c.SASL.Mechanism) {
 	case "PLAIN":
@@ -162,4 +168,22 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
 }

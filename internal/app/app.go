@@ -1,0 +1,199 @@
+// Package app wires streamrec's components from a config and runs them under
+// one root context: the embedded broker, the topics, the consumer kinds and
+// the metrics listener. cmd/streamrec only parses flags and calls in here.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/streamrec/streamrec/consumers"
+	"github.com/streamrec/streamrec/consumers/catalog"
+	"github.com/streamrec/streamrec/consumers/clickstream"
+	"github.com/streamrec/streamrec/internal/config"
+	"github.com/streamrec/streamrec/internal/telemetry"
+	"github.com/streamrec/streamrec/pipeline"
+	"github.com/streamrec/streamrec/pipeline/broker"
+	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/producers"
+	"github.com/streamrec/streamrec/producers/synth"
+)
+
+// Kind names a consumer kind.
+type Kind string
+
+// Consumer kinds.
+const (
+	KindClickstream Kind = "clickstream"
+	KindCatalog     Kind = "catalog"
+)
+
+// Options says what a Run starts.
+type Options struct {
+	// Broker starts the embedded broker (when the config enables it) and
+	// points the clients at it.
+	Broker bool
+	// Kinds are the consumer kinds to run.
+	Kinds []Kind
+	// Banner, if not nil, gets the how-to-send-events text once ready.
+	Banner io.Writer
+	// Ready, if not nil, is called with the broker address once everything
+	// is started (tests use it).
+	Ready func(brokerAddr string)
+}
+
+// Run starts what opts asks for and runs it until ctx is done, then stops
+// it: consumers drain and commit first, the broker closes last.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) error {
+	reg := telemetry.NewRegistry()
+	var b *broker.Broker
+	if opts.Broker && cfg.Broker.Embedded {
+		var err error
+		if b, err = broker.Start(cfg.Broker.Config, log); err != nil {
+			return err
+		}
+		// The broker outlives the consumers: they commit on the way out.
+		defer b.Close()
+		cfg.Kafka.Brokers = []string{b.Addr()}
+	}
+	if err := ensureTopics(ctx, cfg, log); err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	metrics := consumers.NewMetrics(reg)
+	var kinds []string
+	for _, k := range opts.Kinds {
+		var (
+			ccfg  consumers.Config
+			sink  pipeline.Sink
+			tally *consumers.Tally
+		)
+		switch k {
+		case KindClickstream:
+			ccfg, tally = cfg.Clickstream, clickstream.NewTally(reg)
+			sink = clickstream.NewSink(cfg.Limits, nil, tally)
+		case KindCatalog:
+			ccfg, tally = cfg.Catalog, catalog.NewTally(reg)
+			sink = catalog.NewSink(cfg.Limits, nil, tally)
+		default:
+			return fmt.Errorf("unknown consumer kind %q", k)
+		}
+		c, err := consumers.New(cfg.Kafka, ccfg, sink, consumers.WithLogger(log.With("kind", string(k))), consumers.WithMetrics(metrics))
+		if err != nil {
+			return fmt.Errorf("%s consumer: %w", k, err)
+		}
+		g.Go(func() error { return c.Run(gctx) })
+		g.Go(func() error { return tally.Run(gctx, cfg.ReportInterval, log.With("kind", string(k))) })
+		kinds = append(kinds, string(k))
+	}
+	if cfg.Metrics.Addr != "" {
+		srv, err := telemetry.Listen(cfg.Metrics.Addr, reg, nil, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return srv.Run(gctx) })
+	}
+	log.Info("streamrec running", "brokers", cfg.Kafka.Brokers, "consumers", kinds)
+	if opts.Banner != nil {
+		printBanner(opts.Banner, cfg, b != nil)
+	}
+	if opts.Ready != nil {
+		opts.Ready(cfg.Kafka.Brokers[0])
+	}
+	if len(kinds) == 0 {
+		// A broker-only run: keep serving until asked to stop.
+		g.Go(func() error { <-gctx.Done(); return nil })
+	}
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func ensureTopics(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	cl, err := newClient(cfg.Kafka, log)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, cl, cfg.Topics.All()...); err != nil {
+		return fmt.Errorf("brokers %v: %w", cfg.Kafka.Brokers, err)
+	}
+	return nil
+}
+
+func newClient(kc kafka.Config, log *slog.Logger, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, err := kc.Opts(log)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// Produce sends synthetic traffic (catalog, then clickstream) to the
+// configured brokers, drawing a progress bar on progress.
+func Produce(ctx context.Context, cfg config.Config, log *slog.Logger, progress io.Writer) (synth.Report, error) {
+	cl, err := newClient(cfg.Kafka, log, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	if err != nil {
+		return synth.Report{}, err
+	}
+	defer cl.Close()
+	if err := ensureTopics(ctx, cfg, log); err != nil {
+		return synth.Report{}, err
+	}
+	p, err := producers.New(cl, cfg.Producer, producers.WithLogger(log))
+	if err != nil {
+		return synth.Report{}, err
+	}
+	return synth.Run(ctx, p, cfg.Produce, progress)
+}
+
+var banner = template.Must(template.New("banner").Parse(`
+streamrec is running{{if .Embedded}} with an embedded Kafka broker on {{.Addr}} (data in {{.DataDir}}){{else}} against {{.Addr}}{{end}}.
+
+  Send synthetic traffic (catalog + clickstream, with a progress bar):
+    go run ./cmd/streamrec produce --rate 2000 --duration 10s
+
+  Send one event by hand with kcat (key = user id):
+    echo 'u-1|{"event_id":"e-1","type":"view","user_id":"u-1","item_id":"item-000001","timestamp":"'$(date -u +%Y-%m-%dT%H:%M:%SZ)'"}' \
+      | kcat -P -b {{.Addr}} -t {{.Clickstream}} -K '|'
+
+  Read what is there, and the dead letters of bad records:
+    kcat -C -b {{.Addr}} -t {{.Clickstream}} -o beginning -e
+    kcat -C -b {{.Addr}} -t {{.Clickstream}}.dlq -o beginning -e -f 'headers: %h\n%s\n'
+
+  Topics: {{.Clickstream}}, {{.Catalog}} (compacted), {{.Requests}}
+{{- if .Metrics}}
+  Metrics: http://{{.Metrics}}/metrics   Health: http://{{.Metrics}}/healthz{{end}}
+  Stop with Ctrl-C: consumers drain, commit and leave the group.
+
+`))
+
+func printBanner(w io.Writer, cfg config.Config, embedded bool) {
+	_ = banner.Execute(w, map[string]any{
+		"Embedded":    embedded,
+		"Addr":        strings.Join(cfg.Kafka.Brokers, ","),
+		"DataDir":     cfg.Broker.DataDir,
+		"Clickstream": cfg.Topics.Clickstream.Name,
+		"Catalog":     cfg.Topics.Catalog.Name,
+		"Requests":    cfg.Topics.Requests.Name,
+		"Metrics":     cfg.Metrics.Addr,
+	})
+}

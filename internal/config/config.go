@@ -1,0 +1,195 @@
+// Package config loads streamrec's configuration: built-in defaults, then an
+// optional YAML file, then STREAMREC_* environment variables, then
+// validation. Every error names the key at fault.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/streamrec/streamrec/consumers"
+	"github.com/streamrec/streamrec/pipeline/broker"
+	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/producers"
+	"github.com/streamrec/streamrec/producers/synth"
+	"github.com/streamrec/streamrec/schemas"
+)
+
+// Config is the whole configuration of a streamrec process.
+type Config struct {
+	Log     Log            `yaml:"log"`
+	Kafka   kafka.Config   `yaml:"kafka"`
+	Broker  Broker         `yaml:"broker"`
+	Topics  Topics         `yaml:"topics"`
+	Limits  schemas.Limits `yaml:"limits"`
+	Metrics Metrics        `yaml:"metrics"`
+	// Clickstream and Catalog configure the consumer groups of those kinds.
+	// Their topics come from the topics section.
+	Clickstream consumers.Config `yaml:"clickstream"`
+	Catalog     consumers.Config `yaml:"catalog"`
+	Producer    producers.Config `yaml:"producer"`
+	Produce     synth.Config     `yaml:"produce"`
+	// ReportInterval is how often consumers log what they consumed.
+	ReportInterval time.Duration `yaml:"report_interval"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// Broker configures the embedded broker.
+type Broker struct {
+	// Embedded starts the in-process broker in `streamrec run` and points
+	// kafka.brokers at it. Set it false to use external brokers.
+	Embedded      bool `yaml:"embedded"`
+	broker.Config `yaml:",inline"`
+}
+
+// Topics names the pipeline's topics and how they are created when missing.
+type Topics struct {
+	Clickstream kafka.Topic `yaml:"clickstream"`
+	Catalog     kafka.Topic `yaml:"catalog"`
+	Requests    kafka.Topic `yaml:"requests"`
+}
+
+// All lists the topics.
+func (t Topics) All() []kafka.Topic { return []kafka.Topic{t.Clickstream, t.Catalog, t.Requests} }
+
+// Metrics configures the /metrics and /healthz listener.
+type Metrics struct {
+	// Addr is host:port; empty disables the listener.
+	Addr string `yaml:"addr"`
+}
+
+// Default returns the built-in configuration: everything embedded on this
+// machine.
+func Default() Config {
+	p := producers.DefaultConfig()
+	return Config{
+		Log:    Log{Level: "info", Format: "text"},
+		Kafka:  kafka.DefaultConfig(),
+		Broker: Broker{Embedded: true, Config: broker.DefaultConfig()},
+		Topics: Topics{
+			Clickstream: kafka.Topic{Name: schemas.TopicClickstream, Partitions: 6},
+			Catalog:     kafka.Topic{Name: schemas.TopicCatalog, Partitions: 3, Compact: true},
+			Requests:    kafka.Topic{Name: schemas.TopicRecoRequests, Partitions: 3},
+		},
+		Limits:         schemas.DefaultLimits(),
+		Metrics:        Metrics{Addr: "127.0.0.1:9464"},
+		Clickstream:    consumers.DefaultConfig("streamrec-clickstream"),
+		Catalog:        consumers.DefaultConfig("streamrec-catalog"),
+		Producer:       p,
+		Produce:        synth.DefaultConfig(),
+		ReportInterval: 5 * time.Second,
+	}
+}
+
+// Load builds the configuration from the defaults, the YAML file at path
+// (if not empty) and the environment, and validates it.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config file: %w", err)
+		}
+		if err := decodeYAML(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	cfg.derive()
+	return cfg, cfg.Validate()
+}
+
+func decodeYAML(data []byte, cfg *Config) error {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty file
+		}
+		return err
+	}
+	if err := checkKeys(&doc, reflect.TypeFor[Config](), ""); err != nil {
+		return err
+	}
+	return doc.Decode(cfg)
+}
+
+// derive fills the fields that follow from others.
+func (c *Config) derive() {
+	c.Clickstream.Topics = []string{c.Topics.Clickstream.Name}
+	c.Catalog.Topics = []string{c.Topics.Catalog.Name}
+	c.Producer.ClickstreamTopic = c.Topics.Clickstream.Name
+	c.Producer.CatalogTopic = c.Topics.Catalog.Name
+	c.Producer.Limits = c.Limits
+}
+
+// Validate reports every invalid key.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		add(fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		add(fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	add(c.Kafka.Validate("kafka"))
+	add(c.Broker.Validate("broker"))
+	for _, t := range []struct {
+		key string
+		t   kafka.Topic
+	}{{"topics.clickstream", c.Topics.Clickstream}, {"topics.catalog", c.Topics.Catalog}, {"topics.requests", c.Topics.Requests}} {
+		if t.t.Name == "" {
+			add(fmt.Errorf("%s.name must not be empty", t.key))
+		}
+		if t.t.Partitions <= 0 {
+			add(fmt.Errorf("%s.partitions must be > 0", t.key))
+		}
+	}
+	if err := c.Limits.Validate(); err != nil {
+		add(fmt.Errorf("limits: %w", err))
+	}
+	add(c.Clickstream.Validate("clickstream"))
+	add(c.Catalog.Validate("catalog"))
+	add(c.Producer.Validate())
+	add(c.Produce.Validate())
+	if c.ReportInterval <= 0 {
+		add(errors.New("report_interval must be > 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// Logger builds the process logger from c.Log, writing to w.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -47,6 +47,10 @@ type Config struct {
 	MaxPollRecords int `yaml:"max_poll_records"`
 	// FetchMaxBytes caps one fetch response, and so the client's own buffer.
 	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
+	// FetchMaxWait is how long the broker may hold a fetch waiting for
+	// data. Short keeps resumed partitions from waiting behind an idle
+	// long poll.
+	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
 	// StartOffset is where a group without committed offsets starts:
 	// "earliest" or "latest".
 	StartOffset string `yaml:"start_offset"`
@@ -84,6 +88,7 @@ func DefaultConfig(group string, topics ...string) Config {
 		MaxBufferedBytes:   16 << 20,
 		MaxPollRecords:     10_000,
 		FetchMaxBytes:      16 << 20,
+		FetchMaxWait:       500 * time.Millisecond,
 		StartOffset:        "earliest",
 		CommitInterval:     time.Second,
 		ShutdownTimeout:    10 * time.Second,
@@ -108,6 +113,8 @@ func (c Config) Validate(prefix string) error {
 		return fmt.Errorf("%s.max_poll_records must be > 0", prefix)
 	case c.FetchMaxBytes <= 0:
 		return fmt.Errorf("%s.fetch_max_bytes must be > 0", prefix)
+	case c.FetchMaxWait < 10*time.Millisecond:
+		return fmt.Errorf("%s.fetch_max_wait must be >= 10ms", prefix)
 	case c.StartOffset != "earliest" && c.StartOffset != "latest":
 		return fmt.Errorf("%s.start_offset: %q is not earliest or latest", prefix, c.StartOffset)
 	case c.CommitInterval < 100*time.Millisecond:
@@ -203,6 +210,7 @@ func New(kc kafka.Config, cfg Config, sink pipeline.Sink, opts ...Option) (*Cons
 		kgo.ConsumeTopics(cfg.Topics...),
 		kgo.ConsumeResetOffset(start),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+		kgo.FetchMaxWait(cfg.FetchMaxWait),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(cfg.CommitInterval),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +23,13 @@ import (
 	"github.com/streamrec/streamrec/schemas"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(benchBrokerEnv) != "" {
+		serveBenchBroker()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const topic = "test.events"
 

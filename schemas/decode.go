@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
@@ -28,9 +31,9 @@ func DecodeClick(data []byte, now time.Time, lim Limits) (ClickEvent, error) {
 	var w struct {
 		ClickEvent
 		Price    *float64 `json:"price"`
-		Quantity *int     `json:"quantity"`
+		Quantity *float64 `json:"quantity"` // JSON Schema's integer: 2, 2.0, 2e0
 	}
-	if err := parse(data, lim, "event", &w); err != nil {
+	if err := parse(data, lim, "event", &w, "quantity"); err != nil {
 		return ClickEvent{}, err
 	}
 	e := w.ClickEvent
@@ -38,7 +41,11 @@ func DecodeClick(data []byte, now time.Time, lim Limits) (ClickEvent, error) {
 		e.Price = *w.Price
 	}
 	if w.Quantity != nil {
-		e.Quantity = *w.Quantity
+		q, err := integer(*w.Quantity, "event.quantity")
+		if err != nil {
+			return ClickEvent{}, err
+		}
+		e.Quantity = q
 	}
 	if err := e.validate(now, lim, w.Price != nil, w.Quantity != nil); err != nil {
 		return ClickEvent{}, err
@@ -64,14 +71,18 @@ func DecodeCatalog(data []byte, now time.Time, lim Limits) (CatalogChange, error
 func DecodeRequest(data []byte, now time.Time, lim Limits) (RecoRequest, error) {
 	var w struct {
 		RecoRequest
-		K *int `json:"k"`
+		K *float64 `json:"k"` // as quantity in DecodeClick
 	}
-	if err := parse(data, lim, "request", &w); err != nil {
+	if err := parse(data, lim, "request", &w, "k"); err != nil {
 		return RecoRequest{}, err
 	}
 	r := w.RecoRequest
 	if w.K != nil {
-		r.K = *w.K
+		k, err := integer(*w.K, "request.k")
+		if err != nil {
+			return RecoRequest{}, err
+		}
+		r.K = k
 	}
 	if err := r.validate(now, lim, w.K != nil); err != nil {
 		return RecoRequest{}, err
@@ -93,8 +104,9 @@ func DecodeReply(data []byte, lim Limits) (RecoReply, error) {
 }
 
 // parse decodes one JSON object from data into v, a pointer to a struct.
-// record prefixes field paths in errors.
-func parse(data []byte, lim Limits, record string, v any) error {
+// record prefixes field paths in errors; integers names the fields that v
+// decodes as float64 but the contract calls integers.
+func parse(data []byte, lim Limits, record string, v any, integers ...string) error {
 	if len(data) > lim.MaxBytes {
 		return &FieldError{Field: "record", Reason: fmt.Sprintf("%d bytes exceeds max %d", len(data), lim.MaxBytes)}
 	}
@@ -109,11 +121,11 @@ func parse(data []byte, lim Limits, record string, v any) error {
 			if te.Field != "" {
 				field = record + "." + fieldPath(te.Field)
 			}
-			return &FieldError{Field: field, Reason: typeReason(te)}
+			return &FieldError{Field: field, Reason: typeReason(te, slices.Contains(integers, te.Field))}
 		}
-		// "json: <problem>: <start of the rest>", the rest often empty.
-		msg := strings.TrimSuffix(strings.TrimPrefix(err.Error(), "json: "), ": ")
-		return &SyntaxError{Offset: len(data) - len(rest), Msg: msg}
+		// "json: <problem>: <start of the rest>"; Offset says where.
+		msg, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), "json: "), ": ")
+		return &SyntaxError{Offset: len(data) - len(rest), Msg: strings.Map(printable, msg)}
 	}
 	if len(rest) > 0 {
 		return &SyntaxError{Offset: len(data) - len(rest), Msg: "data after the top-level value"}
@@ -124,6 +136,28 @@ func parse(data []byte, lim Limits, record string, v any) error {
 		return &FieldError{Field: "record", Reason: "wrong type: got null, want object"}
 	}
 	return nil
+}
+
+// integer converts a JSON number to an int the way JSON Schema sees
+// integers: 2, 2.0 and 2e0 alike. field names f in an error.
+func integer(f float64, field string) (int, error) {
+	const exact = 1 << 53 // beyond, float64 skips integers
+	switch {
+	case f != math.Trunc(f):
+		return 0, &FieldError{Field: field, Reason: fmt.Sprintf("%g is not an integer", f)}
+	case f < -exact || f > exact:
+		return 0, &FieldError{Field: field, Reason: fmt.Sprintf("%g out of range", f)}
+	}
+	return int(f), nil
+}
+
+// printable replaces control characters, which the decoder's messages
+// quote raw.
+func printable(r rune) rune {
+	if unicode.IsControl(r) {
+		return '?'
+	}
+	return r
 }
 
 // invalidUTF8 returns the offset of the first invalid UTF-8 sequence in b.
@@ -157,8 +191,9 @@ func fieldPath(p string) string {
 
 var timeType = reflect.TypeFor[time.Time]()
 
-// typeReason explains an UnmarshalTypeError in JSON terms.
-func typeReason(te *json.UnmarshalTypeError) string {
+// typeReason explains an UnmarshalTypeError in JSON terms; integer says the
+// field wants an integer whatever its Go type.
+func typeReason(te *json.UnmarshalTypeError, integer bool) string {
 	// segmentio/encoding reports an integer overflow as "number N
 	// overflows" and any other mismatch as the quoted start of the value.
 	if strings.HasPrefix(te.Value, "number ") {
@@ -169,11 +204,14 @@ func typeReason(te *json.UnmarshalTypeError) string {
 		raw = te.Value
 	}
 	got, want := jsonKind(raw), jsonType(te.Type)
+	if integer {
+		want = "integer"
+	}
 	switch {
 	case got == "string" && want == "timestamp":
 		return "not an RFC 3339 timestamp"
-	case got == want:
-		return want + " out of range"
+	case got == want, got == "number" && want == "integer":
+		return "number out of range"
 	case want == "timestamp":
 		want = "string"
 	}

@@ -107,14 +107,17 @@ func TestDecodeClick(t *testing.T) {
 			in:      `{"event_id":"e-1","type":"view","user_id":"u-1","item_id":"i-1","timestamp":"2025-06-01T12:00:00+24:00"}`,
 			wantErr: "event.timestamp: zone offset out of range -23:59..+23:59"},
 		{name: "quantity overflows", in: `{"event_id":"e-1","type":"purchase","quantity":99999999999999999999}`,
-			wantErr: "event.quantity: number out of range"},
+			wantErr: "event.quantity: 1e+20 out of range"},
 		{name: "price overflows", in: `{"event_id":"e-1","type":"purchase","price":1e400}`,
 			wantErr: "event.price: number out of range"},
 		{name: "type is a number", in: `{"event_id":"e-1","type":3}`, wantErr: "event.type: wrong type: got number, want string"},
 		{name: "first failing field is reported", in: `{"type":"buy"}`, wantErr: "event.event_id: missing"},
-		{name: "byte order mark", in: "\ufeff{}", wantErr: "malformed JSON at offset 0: invalid character '\u00ef' looking for beginning of value: \ufeff{}"},
+		{name: "byte order mark", in: "\ufeff{}", wantErr: "malformed JSON at offset 0: invalid character '\u00ef' looking for beginning of value"},
+		{name: "control character in a string", in: "{\"event_id\":\"\x00\"}", wantErr: "malformed JSON at offset 12: invalid character '?' in string escape code"},
+		{name: "integral quantity with fraction or exponent", in: `{"event_id":"e-1","type":"purchase","user_id":"u-1","item_id":"i-1","price":1,"quantity":2.0e0,` + ts + `}`,
+			want: base(ClickEvent{Type: EventPurchase, ItemID: "i-1", Price: 1, Quantity: 2})},
 		{name: "string", in: `"view"`, wantErr: "record: wrong type: got string, want object"},
-		{name: "bad escape", in: `{"event_id":"\x"}`, wantErr: `malformed JSON at offset 12: invalid character 'x' in string escape code: "\x"}`},
+		{name: "bad escape", in: `{"event_id":"\x"}`, wantErr: `malformed JSON at offset 12: invalid character 'x' in string escape code`},
 	})
 }
 
@@ -174,6 +177,9 @@ func TestDecodeRequest(t *testing.T) {
 			in: `{"request_id":"r-1","kind":"for_user","user_id":"u-1","k":51}`, wantErr: "request.k: 51 out of range 1..50"},
 		{name: "negative k", in: `{"request_id":"r-1","kind":"for_user","user_id":"u-1","k":-1}`,
 			wantErr: "request.k: -1 out of range 1..1000"},
+		{name: "k of 1e2", in: `{"request_id":"r-1","kind":"for_user","user_id":"u-1","k":1e2}`,
+			want: RecoRequest{RequestID: "r-1", Kind: KindForUser, UserID: "u-1", K: 100}},
+		{name: "k fraction", in: `{"request_id":"r-1","kind":"for_user","user_id":"u-1","k":2.5}`, wantErr: "request.k: 2.5 is not an integer"},
 		{name: "k null", in: `{"request_id":"r-1","kind":"for_user","user_id":"u-1","k":null}`, wantErr: "request.k: missing"},
 		{name: "too many excluded", lim: func(l *Limits) { l.MaxExclude = 1 },
 			in:      `{"request_id":"r-1","kind":"for_user","user_id":"u-1","k":1,"exclude":["a","b"]}`,
@@ -201,7 +207,7 @@ func TestDecodeReply(t *testing.T) {
 			in: `{"request_id":"r-1","items":[{"item_id":"a","reason":"long"}]}`, wantErr: "reply.items[0].reason: 4 bytes exceeds max 3"},
 		{name: "item not an object", in: `{"request_id":"r-1","items":["a"]}`,
 			wantErr: "reply.items[0]: wrong type: got string, want object"},
-		{name: "truncated", in: `{"request_id":"r-1","items":[`, wantErr: "malformed JSON at offset 29: unexpected end of JSON input: ["},
+		{name: "truncated", in: `{"request_id":"r-1","items":[`, wantErr: "malformed JSON at offset 29: unexpected end of JSON input"},
 	})
 }
 

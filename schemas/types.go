@@ -58,7 +58,8 @@ type EventContext struct {
 //
 // item_id is required for view, click, add_to_cart and purchase; query is
 // required for search. price and quantity are required for add_to_cart and
-// purchase.
+// purchase. price is always encoded, so that a purchase at price 0 keeps its
+// price.
 type ClickEvent struct {
 	EventID   string       `json:"event_id"`
 	Type      EventType    `json:"type"`
@@ -66,7 +67,7 @@ type ClickEvent struct {
 	SessionID string       `json:"session_id,omitempty"`
 	ItemID    string       `json:"item_id,omitempty"`
 	Query     string       `json:"query,omitempty"`
-	Price     float64      `json:"price,omitempty"`
+	Price     float64      `json:"price"`
 	Quantity  int          `json:"quantity,omitempty"`
 	Timestamp time.Time    `json:"timestamp"`
 	Context   EventContext `json:"context"`

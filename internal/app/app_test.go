@@ -1,0 +1,199 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/streamrec/streamrec/internal/config"
+	"github.com/streamrec/streamrec/schemas"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// start runs the all-in-one app on an embedded broker on a free port and
+// returns the broker's address.
+func start(t *testing.T) (config.Config, string) {
+	t.Helper()
+	cfg, err := config.Load("", []string{
+		"STREAMREC_BROKER_PORT=0",
+		"STREAMREC_BROKER_DATA_DIR=" + t.TempDir(),
+		"STREAMREC_METRICS_ADDR=",
+		"STREAMREC_CLICKSTREAM_BATCH_MAX_WAIT=5ms",
+		"STREAMREC_CLICKSTREAM_COMMIT_INTERVAL=100ms",
+		"STREAMREC_CATALOG_COMMIT_INTERVAL=100ms",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() {
+		done <- Run(ctx, cfg, log, Options{Broker: true, Kinds: []Kind{KindClickstream, KindCatalog}, Ready: func(a string) { ready <- a }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case addr := <-ready:
+		cfg.Kafka.Brokers = []string{addr}
+		return cfg, addr
+	case err := <-done:
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("app not ready in 30s")
+	}
+	return cfg, ""
+}
+
+// waitCommitted waits until group has committed the end offset of every
+// partition of topic, that is, consumed and confirmed everything.
+func waitCommitted(t *testing.T, addr, group, topic string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		offs, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		behind := 0
+		ends.Each(func(e kadm.ListedOffset) {
+			if o, ok := offs.Lookup(topic, e.Partition); !ok && e.Offset > 0 || ok && o.At < e.Offset {
+				behind++
+			}
+		})
+		if behind == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s has %d partitions of %s not committed to the end", group, behind, topic)
+		}
+		<-tick.C
+	}
+}
+
+// readAll reads every record of topic.
+func readAll(t *testing.T, addr, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	ends.Each(func(e kadm.ListedOffset) { want += e.Offset })
+	var out []*kgo.Record
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for int64(len(out)) < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
+}
+
+// TestKcatInterop: Debian's kcat (librdkafka) produces to the embedded
+// broker; the clickstream consumer consumes the valid event and
+// dead-letters the invalid one with its reason.
+func TestKcatInterop(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("STREAMREC_REQUIRE_KCAT") != "" {
+			t.Fatal("kcat not installed (make test installs it)")
+		}
+		t.Skip("kcat not installed; `make test` installs it")
+	}
+	cfg, addr := start(t)
+	now := time.Now().UTC().Format(time.RFC3339)
+	input := fmt.Sprintf("user-1|{\"event_id\":\"e-1\",\"type\":\"view\",\"user_id\":\"user-1\",\"item_id\":\"item-000001\",\"timestamp\":%q}\n", now) +
+		"user-2|{\"event_id\":\"e-2\",\"type\":\"buy\",\"user_id\":\"user-2\",\"timestamp\":\"" + now + "\"}\n"
+	cmd := exec.Command(kcat, "-P", "-b", addr, "-t", cfg.Topics.Clickstream.Name, "-K", "|", "-H", "source=kcat")
+	cmd.Stdin = strings.NewReader(input)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	waitCommitted(t, addr, cfg.Clickstream.Group, cfg.Topics.Clickstream.Name)
+
+	dlq := readAll(t, addr, cfg.Topics.Clickstream.Name+schemas.DLQSuffix)
+	if len(dlq) != 1 {
+		t.Fatalf("dead-letter topic has %d records, want 1 (the invalid event)", len(dlq))
+	}
+	h := map[string]string{}
+	for _, kv := range dlq[0].Headers {
+		h[kv.Key] = string(kv.Value)
+	}
+	if string(dlq[0].Key) != "user-2" || !strings.Contains(h[schemas.HeaderError], `event.type: unknown value "buy"`) {
+		t.Errorf("dead letter key %q, error %q", dlq[0].Key, h[schemas.HeaderError])
+	}
+	if h["source"] != "kcat" {
+		t.Errorf("original headers not kept: %v", h)
+	}
+
+	// And kcat reads what streamrec wrote.
+	out, err := exec.Command(kcat, "-C", "-b", addr, "-t", cfg.Topics.Clickstream.Name+schemas.DLQSuffix, "-o", "beginning", "-e", "-q", "-f", "%k %s\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat consume: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(string(out), `user-2 {"event_id":"e-2","type":"buy"`) {
+		t.Errorf("kcat read %q", out)
+	}
+}
+
+// TestProduceAndConsume: synthetic traffic through the producer SDK is
+// consumed by both consumer kinds, with nothing dead-lettered.
+func TestProduceAndConsume(t *testing.T) {
+	cfg, addr := start(t)
+	cfg.Produce.Items = 50
+	cfg.Produce.Events = 500
+	cfg.Produce.Rate = 50_000
+	rep, err := Produce(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.EventsSent() != 500 || rep.CatalogItems != 50 || rep.Failed != 0 {
+		t.Fatalf("report: %s", rep)
+	}
+	waitCommitted(t, addr, cfg.Clickstream.Group, cfg.Topics.Clickstream.Name)
+	waitCommitted(t, addr, cfg.Catalog.Group, cfg.Topics.Catalog.Name)
+	for _, topic := range []string{cfg.Topics.Clickstream.Name, cfg.Topics.Catalog.Name} {
+		if dl := readAll(t, addr, topic+schemas.DLQSuffix); len(dl) != 0 {
+			t.Errorf("%s: %d valid records dead-lettered: %s", topic, len(dl), dl[0].Headers)
+		}
+	}
+	if got := len(readAll(t, addr, cfg.Topics.Clickstream.Name)); got != 500 {
+		t.Errorf("clickstream topic holds %d events, want 500", got)
+	}
+}
+

@@ -196,4 +196,3 @@ func TestProduceAndConsume(t *testing.T) {
 		t.Errorf("clickstream topic holds %d events, want 500", got)
 	}
 }
-

@@ -169,6 +169,7 @@ type Consumer struct {
 
 	mu      sync.Mutex
 	workers map[partitionKey]*worker
+	closing bool // set by shutdown: assignments no longer start workers
 	wg      sync.WaitGroup
 }
 
@@ -277,6 +278,7 @@ func (c *Consumer) shutdown() error {
 		c.hardCancel()
 	})
 	c.mu.Lock()
+	c.closing = true
 	for _, w := range c.workers {
 		w.startDrain()
 	}
@@ -317,6 +319,11 @@ func (c *Consumer) dispatch(p kgo.FetchTopicPartition) {
 func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closing {
+		// A rebalance during shutdown: fetching is paused and the group is
+		// being left, so these partitions are not consumed here.
+		return
+	}
 	for topic, parts := range assigned {
 		for _, p := range parts {
 			key := partitionKey{topic, p}

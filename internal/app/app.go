@@ -65,7 +65,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		defer b.Close()
 		cfg.Kafka.Brokers = []string{b.Addr()}
 	}
-	if err := ensureTopics(ctx, cfg, log); err != nil {
+	admin, err := newClient(cfg.Kafka, log)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if err := ensureTopics(ctx, admin, cfg); err != nil {
 		return err
 	}
 
@@ -97,7 +102,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		kinds = append(kinds, string(k))
 	}
 	if cfg.Metrics.Addr != "" {
-		srv, err := telemetry.Listen(cfg.Metrics.Addr, reg, nil, log)
+		health := func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := admin.Ping(ctx); err != nil {
+				return fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Kafka.Brokers, err)
+			}
+			return nil
+		}
+		srv, err := telemetry.Listen(cfg.Metrics.Addr, reg, health, log)
 		if err != nil {
 			return err
 		}
@@ -114,19 +127,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		// A broker-only run: keep serving until asked to stop.
 		g.Go(func() error { <-gctx.Done(); return nil })
 	}
-	err := g.Wait()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
-}
-
-func ensureTopics(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	cl, err := newClient(cfg.Kafka, log)
-	if err != nil {
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	defer cl.Close()
+	return nil
+}
+
+func ensureTopics(ctx context.Context, cl *kgo.Client, cfg config.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := kafka.EnsureTopics(ctx, cl, cfg.Topics.All()...); err != nil {
@@ -155,7 +162,7 @@ func Produce(ctx context.Context, cfg config.Config, log *slog.Logger, progress 
 		return synth.Report{}, err
 	}
 	defer cl.Close()
-	if err := ensureTopics(ctx, cfg, log); err != nil {
+	if err := ensureTopics(ctx, cl, cfg); err != nil {
 		return synth.Report{}, err
 	}
 	p, err := producers.New(cl, cfg.Producer, producers.WithLogger(log))

@@ -64,7 +64,7 @@ func root() *cobra.Command {
 		SilenceErrors: true,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.config, "config", os.Getenv("STREAMREC_CONFIG"), "YAML config file (env STREAMREC_CONFIG); STREAMREC_* variables override it")
+	pf.StringVar(&f.config, "config", os.Getenv(config.EnvConfigFile), "YAML config file (env STREAMREC_CONFIG); STREAMREC_* variables override it")
 	pf.StringVar(&f.dataDir, "data-dir", "", "embedded broker data directory (config broker.data_dir, default data/kafka)")
 	pf.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (config log.level)")
 	pf.StringSliceVar(&f.brokers, "brokers", nil, "external Kafka brokers host:port,... (config kafka.brokers); disables the embedded broker")

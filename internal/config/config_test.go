@@ -70,6 +70,11 @@ func TestLoad(t *testing.T) {
 		},
 		{name: "unknown file key names its path and line", file: "kafka:\n  brokers: [a:1]\n  borkers: [b:2]\n", wantErr: "line 3: unknown config key kafka.borkers"},
 		{name: "unknown top-level key", file: "kafak: {}\n", wantErr: "unknown config key kafak (known under the top level:"},
+		{
+			name:  "STREAMREC_CONFIG names the file, not a key",
+			env:   []string{"STREAMREC_CONFIG=/etc/streamrec.yaml"},
+			check: func(t *testing.T, c Config) {},
+		},
 		{name: "unknown environment variable", env: []string{"STREAMREC_KAFKA_BORKERS=a:1"}, wantErr: "STREAMREC_KAFKA_BORKERS names no config key"},
 		{name: "bad environment value", env: []string{"STREAMREC_CLICKSTREAM_MAX_POLL_RECORDS=lots"}, wantErr: `STREAMREC_CLICKSTREAM_MAX_POLL_RECORDS (config key clickstream.max_poll_records): "lots" is not an integer`},
 		{name: "bad duration", env: []string{"STREAMREC_REPORT_INTERVAL=soon"}, wantErr: `"soon" is not a duration`},

@@ -15,6 +15,10 @@ import (
 // kafka.brokers is STREAMREC_KAFKA_BROKERS.
 const EnvPrefix = "STREAMREC_"
 
+// EnvConfigFile names the config file, like --config. It is the one
+// STREAMREC_ variable that is not a config key.
+const EnvConfigFile = EnvPrefix + "CONFIG"
+
 var durationType = reflect.TypeFor[time.Duration]()
 
 // field is one settable leaf of the config: a scalar or a list of scalars.
@@ -86,12 +90,12 @@ func applyEnv(cfg *Config, environ []string) error {
 	root := reflect.ValueOf(cfg).Elem()
 	for _, kv := range environ {
 		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || name == EnvConfigFile {
 			continue
 		}
 		f, known := byEnv[name]
 		if !known {
-			return fmt.Errorf("environment variable %s names no config key (see `streamrec config --keys`)", name)
+			return fmt.Errorf("environment variable %s names no config key (`streamrec config` lists them)", name)
 		}
 		v := root.FieldByIndex(f.idx)
 		if err := setScalar(v, val); err != nil {

@@ -40,7 +40,7 @@ bench: deps
 FUZZTIME ?= 15s
 fuzz:
 	@for f in $$($(GO) test -list '^Fuzz' ./schemas/ | grep '^Fuzz'); do \
-		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./schemas/ || exit 1; \
+		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./schemas/ || exit 1; \
 	done
 
 clean:

@@ -23,6 +23,7 @@ type FieldError struct {
 	Reason string
 }
 
+// Error returns "field: reason".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
 // Unwrap returns ErrInvalid.
@@ -37,6 +38,7 @@ type SyntaxError struct {
 	Msg string
 }
 
+// Error returns "malformed JSON at offset N: msg".
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("malformed JSON at offset %d: %s", e.Offset, e.Msg)
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamrec/streamrec/internal/benchmem"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/pipeline/kafka"
 )
@@ -105,27 +105,6 @@ func benchProduce(b *testing.B, kc kafka.Config, n, rate, size int, done chan<- 
 		}
 		wg.Wait()
 	}()
-}
-
-// resetPeakRSS resets the kernel's peak resident set size of this process
-// (Linux: writing 5 to clear_refs), so each scenario reports its own peak.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// peakRSS is VmHWM in MiB.
-func peakRSS() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			return float64(kb) / 1024
-		}
-	}
-	return 0
 }
 
 // sampler records the peak of a value polled every few milliseconds.
@@ -251,8 +230,7 @@ func runScenario(b *testing.B, kc kafka.Config, group string, n int, cfg Config,
 	if err != nil {
 		b.Fatal(err)
 	}
-	debug.FreeOSMemory()
-	resetPeakRSS()
+	benchmem.ResetPeak()
 	heap := sample(5*time.Millisecond, heapInuse)
 	buffered := sample(5*time.Millisecond, func() int64 {
 		return int64(testutil.ToFloat64(m.buffered.WithLabelValues(cfg.Group, topic)))
@@ -277,7 +255,7 @@ func runScenario(b *testing.B, kc kafka.Config, group string, n int, cfg Config,
 	lost := n - len(seen)
 	mu.Unlock()
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
-	b.ReportMetric(peakRSS(), "peak-rss-MiB")
+	b.ReportMetric(benchmem.PeakMiB(), "peak-rss-MiB")
 	b.ReportMetric(float64(heap.finish())/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(buffered.finish()), "peak-buffered-records")
 	b.ReportMetric(testutil.ToFloat64(m.pauses.WithLabelValues(cfg.Group, topic)), "pauses")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/streamrec/streamrec/internal/app"
 	"github.com/streamrec/streamrec/internal/config"
+	"github.com/streamrec/streamrec/pipeline"
 )
 
 func main() {
@@ -70,6 +71,7 @@ func root() *cobra.Command {
 	pf.StringSliceVar(&f.brokers, "brokers", nil, "external Kafka brokers host:port,... (config kafka.brokers); disables the embedded broker")
 
 	runKinds := func(use, short string, broker bool, kinds ...app.Kind) *cobra.Command {
+		embedder := use == "run"
 		return &cobra.Command{
 			Use:   use,
 			Short: short,
@@ -80,7 +82,7 @@ func root() *cobra.Command {
 					return err
 				}
 				log := cfg.Logger(cmd.ErrOrStderr())
-				return app.Run(cmd.Context(), cfg, log, app.Options{Broker: broker, Kinds: kinds, Banner: cmd.OutOrStdout()})
+				return app.Run(cmd.Context(), cfg, log, app.Options{Broker: broker, Kinds: kinds, Embedder: embedder, Banner: cmd.OutOrStdout()})
 			},
 		}
 	}
@@ -90,6 +92,7 @@ func root() *cobra.Command {
 		runKinds("clickstream", "Run the clickstream consumer against kafka.brokers", false, app.KindClickstream),
 		runKinds("catalog", "Run the catalog consumer against kafka.brokers", false, app.KindCatalog),
 		produceCmd(f),
+		embedCmd(f),
 		configCmd(f),
 	)
 	return cmd
@@ -154,6 +157,40 @@ func produceCmd(f *flags) *cobra.Command {
 	fl.IntVar(&users, "users", 0, "number of shoppers (config produce.users)")
 	fl.Uint64Var(&seed, "seed", 0, "random seed (config produce.seed)")
 	fl.BoolVar(&catalog, "catalog", true, "send the catalog first (config produce.send_catalog)")
+	return cmd
+}
+
+func embedCmd(f *flags) *cobra.Command {
+	var query bool
+	cmd := &cobra.Command{
+		Use:   "embed TEXT [TEXT...]",
+		Short: "Embed texts with the configured model and print their cosine similarities",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, texts []string) error {
+			cfg, err := f.load(cmd)
+			if err != nil {
+				return err
+			}
+			kind := pipeline.Passage
+			if query {
+				kind = pipeline.Query
+			}
+			sim, err := app.Similarity(cmd.Context(), cfg, cfg.Logger(cmd.ErrOrStderr()), kind, texts)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', tabwriter.AlignRight)
+			for i := range texts {
+				fmt.Fprintf(tw, "[%d]\t", i)
+				for j := range texts {
+					fmt.Fprintf(tw, "%.3f\t", sim[i][j])
+				}
+				fmt.Fprintf(tw, " %s\n", texts[i])
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&query, "query", false, "embed as search queries (else as item text)")
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -23,7 +24,9 @@ import (
 	"github.com/streamrec/streamrec/internal/telemetry"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/pipeline/broker"
+	"github.com/streamrec/streamrec/pipeline/embed"
 	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/pipeline/onnx"
 	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/producers/synth"
 )
@@ -44,6 +47,9 @@ type Options struct {
 	Broker bool
 	// Kinds are the consumer kinds to run.
 	Kinds []Kind
+	// Embedder loads the embedding model and runs its micro-batcher (when
+	// the config enables it).
+	Embedder bool
 	// Banner, if not nil, gets the how-to-send-events text once ready.
 	Banner io.Writer
 	// Ready, if not nil, is called with the broker address once everything
@@ -75,6 +81,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	if opts.Embedder && cfg.Embed.Enabled {
+		model, batcher, err := openEmbedder(cfg, log, reg)
+		if err != nil {
+			return err
+		}
+		defer model.Close()
+		g.Go(func() error { return batcher.Run(gctx) })
+	}
 	metrics := consumers.NewMetrics(reg)
 	var kinds []string
 	for _, k := range opts.Kinds {
@@ -131,6 +145,53 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return err
 	}
 	return nil
+}
+
+// openEmbedder loads the model and builds the micro-batcher every caller
+// shares. The caller runs the batcher and closes the model after it.
+func openEmbedder(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*onnx.Model, *embed.Batcher, error) {
+	model, err := onnx.Open(cfg.Embed.ONNX, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := embed.New(model, cfg.Embed.Batch, reg)
+	if err != nil {
+		model.Close()
+		return nil, nil, err
+	}
+	return model, b, nil
+}
+
+// Similarity embeds texts as kind and returns their pairwise cosine
+// similarities, for `streamrec embed`.
+func Similarity(ctx context.Context, cfg config.Config, log *slog.Logger, kind pipeline.TextKind, texts []string) ([][]float64, error) {
+	model, b, err := openEmbedder(cfg, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer model.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	start := time.Now()
+	vecs, err := b.Embed(ctx, kind, texts)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("embedded", "texts", len(texts), "model", model.ModelVersion(), "provider", model.Provider(), "took", time.Since(start).Round(time.Microsecond))
+	sim := make([][]float64, len(vecs))
+	for i := range vecs {
+		sim[i] = make([]float64, len(vecs))
+		for j := range vecs {
+			var d float64
+			for k := range vecs[i] {
+				d += float64(vecs[i][k]) * float64(vecs[j][k])
+			}
+			sim[i][j] = d
+		}
+	}
+	return sim, nil
 }
 
 func ensureTopics(ctx context.Context, cl *kgo.Client, cfg config.Config) error {

@@ -18,7 +18,9 @@ import (
 
 	"github.com/streamrec/streamrec/consumers"
 	"github.com/streamrec/streamrec/pipeline/broker"
+	"github.com/streamrec/streamrec/pipeline/embed"
 	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/pipeline/onnx"
 	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/producers/synth"
 	"github.com/streamrec/streamrec/schemas"
@@ -37,9 +39,19 @@ type Config struct {
 	Clickstream consumers.Config `yaml:"clickstream"`
 	Catalog     consumers.Config `yaml:"catalog"`
 	Producer    producers.Config `yaml:"producer"`
-	Produce     synth.Config     `yaml:"produce"`
+	// Embed configures the embedding model and its micro-batcher.
+	Embed   Embed        `yaml:"embed"`
+	Produce synth.Config `yaml:"produce"`
 	// ReportInterval is how often consumers log what they consumed.
 	ReportInterval time.Duration `yaml:"report_interval"`
+}
+
+// Embed configures the embedding engine.
+type Embed struct {
+	// Enabled loads the model in `streamrec run`.
+	Enabled bool         `yaml:"enabled"`
+	ONNX    onnx.Config  `yaml:"onnx"`
+	Batch   embed.Policy `yaml:"batch"`
 }
 
 // Log configures logging.
@@ -92,6 +104,7 @@ func Default() Config {
 		Clickstream:    consumers.DefaultConfig("streamrec-clickstream"),
 		Catalog:        consumers.DefaultConfig("streamrec-catalog"),
 		Producer:       p,
+		Embed:          Embed{Enabled: true, ONNX: onnx.DefaultConfig(), Batch: embed.DefaultPolicy()},
 		Produce:        synth.DefaultConfig(),
 		ReportInterval: 5 * time.Second,
 	}
@@ -176,6 +189,8 @@ func (c Config) Validate() error {
 	add(c.Clickstream.Validate("clickstream"))
 	add(c.Catalog.Validate("catalog"))
 	add(c.Producer.Validate())
+	add(c.Embed.ONNX.Validate("embed.onnx"))
+	add(c.Embed.Batch.Validate("embed.batch"))
 	add(c.Produce.Validate())
 	if c.ReportInterval <= 0 {
 		add(errors.New("report_interval must be > 0"))

@@ -363,7 +363,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "streamrec_embed_wait_seconds", Help: "Latency the batcher adds: from a text's enqueue to its batch starting.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+			// Fine buckets (25% apart, 100µs to 0.75s) so p50/p99 can be
+			// read off them.
+			Buckets: prometheus.ExponentialBuckets(0.0001, 1.25, 40),
 		}),
 		model: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "streamrec_embed_model_seconds", Help: "Time of one model run.",

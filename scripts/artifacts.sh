@@ -241,4 +241,16 @@ else
 	log "model.json: ok"
 fi
 
+# ---- 7. center.json (the centring vector, embed.onnx.center) ----------------
+# Made by streamrec itself with the model above: the mean vector over a fixed
+# reference corpus (the synthetic catalog, seed 1; internal/app.CenterCorpus).
+# Rebuilt when missing or when it names another model version.
+if ! grep -qF "\"model\":\"$MODEL_VERSION_ID\"" "$MODEL_DIR/center.json" 2>/dev/null; then
+	log "center.json: computing from the reference corpus (about 15 s)"
+	(cd "$ROOT" && go run ./cmd/streamrec center >/dev/null)
+	log "center.json: written"
+else
+	log "center.json: ok"
+fi
+
 log "done in $(($(date +%s) - START)) s: $ORT_DIR, $MODEL_DIR"

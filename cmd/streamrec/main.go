@@ -93,6 +93,7 @@ func root() *cobra.Command {
 		runKinds("catalog", "Run the catalog consumer against kafka.brokers", false, app.KindCatalog),
 		produceCmd(f),
 		embedCmd(f),
+		centerCmd(f),
 		configCmd(f),
 	)
 	return cmd
@@ -191,6 +192,29 @@ func embedCmd(f *flags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&query, "query", false, "embed as search queries (else as item text)")
+	return cmd
+}
+
+func centerCmd(f *flags) *cobra.Command {
+	var items int
+	cmd := &cobra.Command{
+		Use:   "center",
+		Short: "Compute the embedding model's centring vector (center.json) from the reference corpus; make artifacts runs it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(cmd)
+			if err != nil {
+				return err
+			}
+			path, err := app.WriteCenter(cmd.Context(), cfg, items)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "wrote", path)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&items, "items", 500, "catalog items in the reference corpus (two texts each)")
 	return cmd
 }
 

@@ -194,6 +194,28 @@ func Similarity(ctx context.Context, cfg config.Config, log *slog.Logger, kind p
 	return sim, nil
 }
 
+// CenterCorpus is the reference corpus for the model's centring vector:
+// the titles and descriptions of the synthetic catalog with a fixed seed,
+// half English and half Chinese (producers/synth), so neither language is
+// left in its own cone.
+func CenterCorpus(items int) ([]string, string) {
+	cfg := synth.DefaultConfig()
+	cfg.Seed, cfg.Items, cfg.ChineseFraction = 1, items, 0.5
+	cat := synth.NewCatalog(cfg, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	out := make([]string, 0, 2*items)
+	for _, it := range cat.Items {
+		out = append(out, it.Title, it.Description)
+	}
+	return out, fmt.Sprintf("synthetic catalog, seed 1, %d items, half Chinese: titles and descriptions", items)
+}
+
+// WriteCenter computes the model's centring vector (embed.onnx.center)
+// from CenterCorpus and writes it into the model folder.
+func WriteCenter(ctx context.Context, cfg config.Config, items int) (string, error) {
+	corpus, describe := CenterCorpus(items)
+	return onnx.WriteCenter(ctx, cfg.Embed.ONNX, corpus, describe)
+}
+
 func ensureTopics(ctx context.Context, cl *kgo.Client, cfg config.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

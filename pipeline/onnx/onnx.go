@@ -47,6 +47,12 @@ type Config struct {
 	InterOpThreads int `yaml:"inter_op_threads"`
 	// CUDADevice is the GPU ordinal for the cuda provider.
 	CUDADevice int `yaml:"cuda_device"`
+	// Center subtracts the model's mean vector (center.json in the model
+	// folder) from every vector before normalising it. e5 models put all
+	// texts in a narrow cone (unrelated texts score about 0.8); centring
+	// spreads cosine similarity over its range without changing what is
+	// near what. Vectors made with and without it are not comparable.
+	Center bool `yaml:"center"`
 }
 
 // DefaultConfig points at what `make artifacts` fetches and builds.
@@ -56,6 +62,7 @@ func DefaultConfig() Config {
 		ModelDir:       ".cache/models/multilingual-e5-small-q4",
 		Provider:       "cpu",
 		InterOpThreads: 1,
+		Center:         true,
 	}
 }
 
@@ -136,6 +143,7 @@ func releaseEnv() {
 // are serialised); Tokenize is safe for concurrent use.
 type Model struct {
 	meta     Meta
+	center   []float32 // nil: vectors are not re-centred
 	tok      *unigram.Tokenizer
 	sess     *ort.DynamicAdvancedSession
 	provider string
@@ -175,6 +183,12 @@ func Open(cfg Config, log *slog.Logger) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	var center []float32
+	if cfg.Center {
+		if center, err = readCenter(filepath.Join(cfg.ModelDir, CenterFile), meta); err != nil {
+			return nil, err
+		}
+	}
 	if err := acquireEnv(cfg.LibraryPath); err != nil {
 		return nil, err
 	}
@@ -183,9 +197,9 @@ func Open(cfg Config, log *slog.Logger) (*Model, error) {
 		releaseEnv()
 		return nil, err
 	}
-	log.Info("embedding model loaded", "model", meta.Version, "dim", meta.Dim, "provider", provider,
+	log.Info("embedding model loaded", "model", meta.Version, "dim", meta.Dim, "provider", provider, "centred", center != nil,
 		"intra_op_threads", threads(cfg.IntraOpThreads), "runtime", ort.GetVersion())
-	return &Model{meta: meta, tok: tok, sess: sess, provider: provider}, nil
+	return &Model{meta: meta, center: center, tok: tok, sess: sess, provider: provider}, nil
 }
 
 func threads(n int) int {
@@ -245,8 +259,14 @@ func (m *Model) Meta() Meta { return m.meta }
 // Dim is the vector length.
 func (m *Model) Dim() int { return m.meta.Dim }
 
-// ModelVersion names the model.
-func (m *Model) ModelVersion() string { return m.meta.Version }
+// ModelVersion names the model, and says whether its vectors are
+// centred: the two kinds are not comparable.
+func (m *Model) ModelVersion() string {
+	if m.center != nil {
+		return m.meta.Version + "+centered"
+	}
+	return m.meta.Version
+}
 
 // Tokenize appends the content token ids of text (the model's prefix for
 // kind included; no <s>, </s> or truncation) to dst. Run cuts sequences
@@ -373,7 +393,14 @@ func (m *Model) pool(hidden []float32, mask []int64, wins []window, n, longest i
 	out := make([][]float32, n)
 	for i := range out {
 		v := flat[i*dim : (i+1)*dim : (i+1)*dim]
-		normalize(v, sums[i*dim:(i+1)*dim])
+		sum := sums[i*dim : (i+1)*dim]
+		normalize(v, sum)
+		if m.center != nil {
+			for k := range sum {
+				sum[k] = float64(v[k]) - float64(m.center[k])
+			}
+			normalize(v, sum)
+		}
 		out[i] = v
 	}
 	return out

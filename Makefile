@@ -36,9 +36,14 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## bench: runtime throughput and memory under a slow sink, side by side.
-bench: deps
+## bench: every benchmark in one run (docs/performance.md): the Kafka runtime,
+## the embedding model, micro-batcher and tokenizer.
+bench: deps artifacts
 	$(GO) test -run '^$$' -bench . -benchtime=1x -timeout 20m ./consumers/
+	$(GO) test -run '^$$' -bench 'BenchmarkModel' -benchtime=2s -timeout 20m ./pipeline/onnx/
+	$(GO) test -run '^$$' -bench 'BenchmarkCallers' -benchtime=1x -timeout 20m ./pipeline/onnx/
+	$(GO) test -run '^$$' -bench 'BenchmarkOverhead' -benchtime=20x -timeout 20m ./pipeline/onnx/
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./pipeline/unigram/
 
 ## fuzz: a short run of every decoder fuzzer (FUZZTIME per target).
 FUZZTIME ?= 15s

@@ -63,11 +63,11 @@ func BenchmarkModel(b *testing.B) {
 // batcher's padding with and without length buckets on mixed lengths.
 func BenchmarkCallers(b *testing.B) {
 	m := open(b)
-	const callers, perCaller = 64, 8
-	titles := benchTexts(callers*perCaller, false)
-	mixed := benchTexts(callers*perCaller, true)
+	const perCaller = 8
+	titles := benchTexts(64*perCaller, false)
+	mixed := benchTexts(64*perCaller, true)
 
-	run := func(b *testing.B, texts []string, embedOne func(ctx context.Context, text string) error) {
+	run := func(b *testing.B, callers int, texts []string, embedOne func(ctx context.Context, text string) error) {
 		benchmem.ResetPeak()
 		b.ResetTimer()
 		start := time.Now()
@@ -90,7 +90,7 @@ func BenchmarkCallers(b *testing.B) {
 		b.ReportMetric(float64(b.N*callers*perCaller)/time.Since(start).Seconds(), "embeddings/s")
 		b.ReportMetric(benchmem.PeakMiB(), "peak-rss-MiB")
 	}
-	batched := func(b *testing.B, texts []string, pol embed.Policy) {
+	batched := func(b *testing.B, callers int, texts []string, pol embed.Policy) {
 		reg := prometheus.NewRegistry()
 		bt, err := embed.New(m, pol, reg)
 		if err != nil {
@@ -99,7 +99,7 @@ func BenchmarkCallers(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- bt.Run(ctx) }()
-		run(b, texts, func(ctx context.Context, text string) error {
+		run(b, callers, texts, func(ctx context.Context, text string) error {
 			_, err := bt.Embed(ctx, pipeline.Passage, []string{text})
 			return err
 		})
@@ -116,17 +116,19 @@ func BenchmarkCallers(b *testing.B) {
 	}
 
 	b.Run("64-callers/unbatched", func(b *testing.B) {
-		run(b, titles, func(ctx context.Context, text string) error {
+		run(b, 64, titles, func(ctx context.Context, text string) error {
 			_, err := m.Run(ctx, [][]int32{m.Tokenize(nil, pipeline.Passage, text)})
 			return err
 		})
 	})
-	b.Run("64-callers/batched", func(b *testing.B) { batched(b, titles, embed.DefaultPolicy()) })
-	b.Run("64-callers-mixed-lengths/buckets", func(b *testing.B) { batched(b, mixed, embed.DefaultPolicy()) })
+	b.Run("64-callers/batched", func(b *testing.B) { batched(b, 64, titles, embed.DefaultPolicy()) })
+	// Light load: the latency the batcher adds when the model is mostly idle.
+	b.Run("2-callers/batched", func(b *testing.B) { batched(b, 2, titles, embed.DefaultPolicy()) })
+	b.Run("64-callers-mixed-lengths/buckets", func(b *testing.B) { batched(b, 64, mixed, embed.DefaultPolicy()) })
 	b.Run("64-callers-mixed-lengths/no-buckets", func(b *testing.B) {
 		pol := embed.DefaultPolicy()
 		pol.MaxPadding = 1
-		batched(b, mixed, pol)
+		batched(b, 64, mixed, pol)
 	})
 }
 

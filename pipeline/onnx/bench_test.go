@@ -92,19 +92,11 @@ func BenchmarkCallers(b *testing.B) {
 	}
 	batched := func(b *testing.B, callers int, texts []string, pol embed.Policy) {
 		reg := prometheus.NewRegistry()
-		bt, err := embed.New(m, pol, reg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- bt.Run(ctx) }()
+		bt := startBatcher(b, m, pol, reg)
 		run(b, callers, texts, func(ctx context.Context, text string) error {
 			_, err := bt.Embed(ctx, pipeline.Passage, []string{text})
 			return err
 		})
-		cancel()
-		<-done
 		h := histograms(b, reg)
 		wait := h["streamrec_embed_wait_seconds"]
 		b.ReportMetric(quantile(wait, 0.5)*1e3, "added-p50-ms")
@@ -144,14 +136,8 @@ func BenchmarkOverhead(b *testing.B) {
 	}
 	pol := embed.DefaultPolicy()
 	pol.MaxWait = 0
-	bt, err := embed.New(m, pol, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- bt.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	bt := startBatcher(b, m, pol, nil)
+	ctx := context.Background()
 
 	// Interleave the two so machine noise hits both alike.
 	var model, through time.Duration

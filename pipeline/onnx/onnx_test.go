@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/streamrec/streamrec/pipeline"
@@ -53,6 +54,20 @@ func openWith(tb testing.TB, cfg Config) *Model {
 	}
 	tb.Cleanup(func() { m.Close() })
 	return m
+}
+
+// startBatcher runs a micro-batcher for m until the test or benchmark ends.
+func startBatcher(tb testing.TB, m *Model, pol embed.Policy, reg prometheus.Registerer) *embed.Batcher {
+	tb.Helper()
+	b, err := embed.New(m, pol, reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	return b
 }
 
 func dot(a, b []float32) float64 {
@@ -151,14 +166,8 @@ func TestGoldenVectors(t *testing.T) {
 func TestSanityPairs(t *testing.T) {
 	m := open(t)
 	raw := openRaw(t)
-	b, err := embed.New(m, embed.DefaultPolicy(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	b := startBatcher(t, m, embed.DefaultPolicy(), nil)
+	ctx := context.Background()
 	for _, tc := range []struct{ name, a, near, far string }{
 		{"english", "wireless noise cancelling headphones", "bluetooth over-ear headset with ANC", "organic green tea 500g"},
 		{"chinese", "无线降噪耳机", "带主动降噪的蓝牙头戴式耳机", "有机绿茶500克"},
@@ -190,14 +199,8 @@ func TestSanityPairs(t *testing.T) {
 // vectors as direct runs.
 func TestConcurrentCallers(t *testing.T) {
 	m := open(t)
-	b, err := embed.New(m, embed.DefaultPolicy(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	b := startBatcher(t, m, embed.DefaultPolicy(), nil)
+	ctx := context.Background()
 	texts := []string{"red cotton t-shirt", "蓝色牛仔裤", "stainless steel water bottle 750ml", "", "🎧 headphones", "smart watch with GPS and heart rate"}
 	want := make([][]float32, len(texts))
 	for i, s := range texts {

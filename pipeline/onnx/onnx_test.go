@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -255,5 +257,31 @@ func TestMissingArtifactsIsClear(t *testing.T) {
 	cfg.ModelDir = t.TempDir()
 	if _, err := Open(cfg, nil); err == nil || !errors.Is(err, ErrArtifacts) {
 		t.Fatalf("Open with no model = %v, want ErrArtifacts", err)
+	}
+}
+
+// TestCUDAFallsBackToCPU: asking for CUDA where the runtime has no CUDA
+// provider (the npm build has none) embeds on CPU and logs why.
+func TestCUDAFallsBackToCPU(t *testing.T) {
+	cfg := repoConfig()
+	cfg.Provider = "cuda"
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	m, err := Open(cfg, log)
+	if err != nil {
+		if os.Getenv("STREAMREC_REQUIRE_MODEL") == "" {
+			t.Skipf("model not available (%v)", err)
+		}
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Provider() != "cpu" {
+		t.Fatalf("provider %q, want the cpu fallback", m.Provider())
+	}
+	if !strings.Contains(logs.String(), "CUDA provider unavailable; embedding on CPU") || !strings.Contains(logs.String(), "reason=") {
+		t.Fatalf("fallback not logged with its reason:\n%s", logs.String())
+	}
+	if _, err := m.Run(context.Background(), [][]int32{m.Tokenize(nil, pipeline.Query, "still works")}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -26,7 +27,9 @@ import (
 	"github.com/streamrec/streamrec/pipeline/broker"
 	"github.com/streamrec/streamrec/pipeline/embed"
 	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/pipeline/onnx"
+	"github.com/streamrec/streamrec/pipeline/qdrant"
 	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/producers/synth"
 )
@@ -80,15 +83,33 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	if opts.Embedder && cfg.Embed.Enabled {
+	// The embedder and the vector store outlive the consumers: a draining
+	// consumer still embeds and writes. Deferred calls stop them after the
+	// consumers have stopped (g.Wait below).
+	var emb *embed.Batcher
+	if cfg.Embed.Enabled && (opts.Embedder || slices.Contains(opts.Kinds, KindCatalog)) {
 		model, batcher, err := openEmbedder(cfg, log, reg)
 		if err != nil {
 			return err
 		}
 		defer model.Close()
-		g.Go(func() error { return batcher.Run(gctx) })
+		bctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- batcher.Run(bctx) }()
+		defer func() { stop(); <-done }()
+		emb = batcher
 	}
+	var store pipeline.VectorStore
+	if emb != nil && slices.Contains(opts.Kinds, KindCatalog) {
+		s, closeStore, err := openStore(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		store = s
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
 	metrics := consumers.NewMetrics(reg)
 	var kinds []string
 	for _, k := range opts.Kinds {
@@ -102,8 +123,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			ccfg, tally = cfg.Clickstream, clickstream.NewTally(reg)
 			sink = clickstream.NewSink(cfg.Limits, nil, tally)
 		case KindCatalog:
-			ccfg, tally = cfg.Catalog, catalog.NewTally(reg)
-			sink = catalog.NewSink(cfg.Limits, nil, tally)
+			ccfg, tally = cfg.Catalog.Config, catalog.NewTally(reg)
+			if store == nil {
+				log.Warn("embed.enabled is false: the catalog consumer validates changes but indexes nothing")
+				sink = catalog.NewSink(cfg.Limits, nil, tally)
+				break
+			}
+			ix, err := catalog.NewIndexer(ctx, emb, store, cfg.Catalog.Text, tally)
+			if err != nil {
+				return err
+			}
+			log.Info("catalog indexing", "collection", ix.CollectionName(), "alias", catalog.ItemsAlias, "backend", cfg.VectorStore.Backend)
+			sink = catalog.NewIndexingSink(cfg.Limits, nil, ix)
 		default:
 			return fmt.Errorf("unknown consumer kind %q", k)
 		}
@@ -145,6 +176,28 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return err
 	}
 	return nil
+}
+
+// openStore opens the configured vector store; the returned func closes it.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (pipeline.VectorStore, func(), error) {
+	switch cfg.VectorStore.Backend {
+	case "qdrant":
+		s, err := qdrant.New(cfg.VectorStore.Qdrant, qdrant.WithLogger(log))
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := s.Ping(ctx); err != nil {
+			s.Close()
+			return nil, nil, fmt.Errorf("vectorstore.qdrant.addr %s: %w", cfg.VectorStore.Qdrant.Addr, err)
+		}
+		return s, func() { s.Close() }, nil
+	default:
+		s, err := localstore.Open(cfg.VectorStore.DataDir, localstore.WithConfig(cfg.VectorStore.Local), localstore.WithLogger(log))
+		if err != nil {
+			return nil, nil, fmt.Errorf("vectorstore.data_dir %s: %w", cfg.VectorStore.DataDir, err)
+		}
+		return s, func() { s.Close() }, nil
+	}
 }
 
 // openEmbedder loads the model and builds the micro-batcher every caller

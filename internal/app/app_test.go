@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,26 +17,41 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/streamrec/streamrec/consumers/catalog"
 	"github.com/streamrec/streamrec/internal/config"
+	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/schemas"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // start runs the all-in-one app on an embedded broker on a free port and
-// returns the broker's address.
-func start(t *testing.T) (config.Config, string) {
+// returns its config and the broker's address. env adds STREAMREC_*
+// settings. Without withModel the embedder is off (the catalog consumer
+// then only validates).
+func start(t *testing.T, withModel bool, env ...string) (config.Config, string, func()) {
 	t.Helper()
-	cfg, err := config.Load("", []string{
+	env = append([]string{
 		"STREAMREC_BROKER_PORT=0",
 		"STREAMREC_BROKER_DATA_DIR=" + t.TempDir(),
 		"STREAMREC_METRICS_ADDR=",
 		"STREAMREC_CLICKSTREAM_BATCH_MAX_WAIT=5ms",
 		"STREAMREC_CLICKSTREAM_COMMIT_INTERVAL=100ms",
 		"STREAMREC_CATALOG_COMMIT_INTERVAL=100ms",
-	})
+		"STREAMREC_CATALOG_BATCH_MAX_WAIT=5ms",
+		"STREAMREC_VECTORSTORE_DATA_DIR=" + t.TempDir(),
+		fmt.Sprintf("STREAMREC_EMBED_ENABLED=%v", withModel),
+		"STREAMREC_EMBED_ONNX_LIBRARY_PATH=../../.cache/onnxruntime/libonnxruntime.so.1",
+		"STREAMREC_EMBED_ONNX_MODEL_DIR=../../.cache/models/multilingual-e5-small-q4",
+	}, env...)
+	cfg, err := config.Load("", env)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if withModel {
+		if _, err := os.Stat(filepath.Join(cfg.Embed.ONNX.ModelDir, "model.onnx")); err != nil && os.Getenv("STREAMREC_REQUIRE_MODEL") == "" {
+			t.Skip("model not available; run make artifacts")
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -43,22 +60,26 @@ func start(t *testing.T) (config.Config, string) {
 	go func() {
 		done <- Run(ctx, cfg, log, Options{Broker: true, Kinds: []Kind{KindClickstream, KindCatalog}, Ready: func(a string) { ready <- a }})
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case addr := <-ready:
 		cfg.Kafka.Brokers = []string{addr}
-		return cfg, addr
+		return cfg, addr, stop
 	case err := <-done:
 		t.Fatalf("Run returned before ready: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("app not ready in 30s")
 	}
-	return cfg, ""
+	return cfg, "", stop
 }
 
 // waitCommitted waits until group has committed the end offset of every
@@ -135,7 +156,7 @@ func TestKcatInterop(t *testing.T) {
 		}
 		t.Skip("kcat not installed; `make test` installs it")
 	}
-	cfg, addr := start(t)
+	cfg, addr, _ := start(t, false)
 	now := time.Now().UTC().Format(time.RFC3339)
 	input := fmt.Sprintf("user-1|{\"event_id\":\"e-1\",\"type\":\"view\",\"user_id\":\"user-1\",\"item_id\":\"item-000001\",\"timestamp\":%q}\n", now) +
 		"user-2|{\"event_id\":\"e-2\",\"type\":\"buy\",\"user_id\":\"user-2\",\"timestamp\":\"" + now + "\"}\n"
@@ -172,9 +193,10 @@ func TestKcatInterop(t *testing.T) {
 }
 
 // TestProduceAndConsume: synthetic traffic through the producer SDK is
-// consumed by both consumer kinds, with nothing dead-lettered.
+// consumed by both consumer kinds, with nothing dead-lettered, and the
+// catalog lands in the vector store behind the items alias.
 func TestProduceAndConsume(t *testing.T) {
-	cfg, addr := start(t)
+	cfg, addr, stop := start(t, true)
 	cfg.Produce.Items = 50
 	cfg.Produce.Events = 500
 	cfg.Produce.Rate = 50_000
@@ -194,5 +216,21 @@ func TestProduceAndConsume(t *testing.T) {
 	}
 	if got := len(readAll(t, addr, cfg.Topics.Clickstream.Name)); got != 500 {
 		t.Errorf("clickstream topic holds %d events, want 500", got)
+	}
+	// Committed means indexed: every item is in the collection the alias
+	// names.
+	stop()
+	store, err := localstore.Open(cfg.VectorStore.DataDir, localstore.WithConfig(cfg.VectorStore.Local))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	coll, err := store.ResolveAlias(ctx, catalog.ItemsAlias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.Count(ctx, coll); err != nil || n != 50 {
+		t.Fatalf("collection %s holds %d items (%v), want 50", coll, n, err)
 	}
 }

@@ -17,10 +17,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/streamrec/streamrec/consumers"
+	"github.com/streamrec/streamrec/consumers/catalog"
 	"github.com/streamrec/streamrec/pipeline/broker"
 	"github.com/streamrec/streamrec/pipeline/embed"
 	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/pipeline/onnx"
+	"github.com/streamrec/streamrec/pipeline/qdrant"
 	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/producers/synth"
 	"github.com/streamrec/streamrec/schemas"
@@ -37,13 +40,32 @@ type Config struct {
 	// Clickstream and Catalog configure the consumer groups of those kinds.
 	// Their topics come from the topics section.
 	Clickstream consumers.Config `yaml:"clickstream"`
-	Catalog     consumers.Config `yaml:"catalog"`
+	Catalog     Catalog          `yaml:"catalog"`
+	// VectorStore says where item and user vectors live.
+	VectorStore VectorStore      `yaml:"vectorstore"`
 	Producer    producers.Config `yaml:"producer"`
 	// Embed configures the embedding model and its micro-batcher.
 	Embed   Embed        `yaml:"embed"`
 	Produce synth.Config `yaml:"produce"`
 	// ReportInterval is how often consumers log what they consumed.
 	ReportInterval time.Duration `yaml:"report_interval"`
+}
+
+// Catalog configures the catalog consumer: its consumer group and how an
+// item becomes the text that is embedded.
+type Catalog struct {
+	consumers.Config `yaml:",inline"`
+	Text             catalog.TextConfig `yaml:"text"`
+}
+
+// VectorStore selects and configures the vector store.
+type VectorStore struct {
+	// Backend is local (embedded, in data_dir) or qdrant.
+	Backend string `yaml:"backend"`
+	// DataDir is the local store's folder.
+	DataDir string            `yaml:"data_dir"`
+	Local   localstore.Config `yaml:"local"`
+	Qdrant  qdrant.Config     `yaml:"qdrant"`
 }
 
 // Embed configures the embedding engine.
@@ -102,7 +124,8 @@ func Default() Config {
 		Limits:         schemas.DefaultLimits(),
 		Metrics:        Metrics{Addr: "127.0.0.1:9464"},
 		Clickstream:    consumers.DefaultConfig("streamrec-clickstream"),
-		Catalog:        consumers.DefaultConfig("streamrec-catalog"),
+		Catalog:        Catalog{Config: consumers.DefaultConfig("streamrec-catalog"), Text: catalog.DefaultTextConfig()},
+		VectorStore:    VectorStore{Backend: "local", DataDir: "data/vectors", Local: localstore.DefaultConfig(), Qdrant: qdrant.DefaultConfig()},
 		Producer:       p,
 		Embed:          Embed{Enabled: true, ONNX: onnx.DefaultConfig(), Batch: embed.DefaultPolicy()},
 		Produce:        synth.DefaultConfig(),
@@ -187,7 +210,19 @@ func (c Config) Validate() error {
 		add(fmt.Errorf("limits: %w", err))
 	}
 	add(c.Clickstream.Validate("clickstream"))
-	add(c.Catalog.Validate("catalog"))
+	add(c.Catalog.Config.Validate("catalog"))
+	add(c.Catalog.Text.Validate("catalog.text"))
+	switch c.VectorStore.Backend {
+	case "local":
+		if c.VectorStore.DataDir == "" {
+			add(errors.New("vectorstore.data_dir must not be empty for the local backend"))
+		}
+		add(c.VectorStore.Local.Validate("vectorstore.local"))
+	case "qdrant":
+		add(c.VectorStore.Qdrant.Validate("vectorstore.qdrant"))
+	default:
+		add(fmt.Errorf("vectorstore.backend: %q is not local or qdrant", c.VectorStore.Backend))
+	}
 	add(c.Producer.Validate())
 	add(c.Embed.ONNX.Validate("embed.onnx"))
 	add(c.Embed.Batch.Validate("embed.batch"))

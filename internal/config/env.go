@@ -254,7 +254,7 @@ type Key struct {
 }
 
 // Keys lists every key of c with its environment variable and value,
-// sorted by path. Secrets (keys named password) are masked.
+// sorted by path. Secrets (password and api_key keys) are masked.
 func (c Config) Keys() []Key {
 	all := map[string]field{}
 	leaves(reflect.TypeFor[Config](), "", nil, all)
@@ -269,7 +269,7 @@ func (c Config) Keys() []Key {
 				val = fmt.Sprint(v.Elem().Interface())
 			}
 		}
-		if strings.HasSuffix(p, "password") && val != "" {
+		if (strings.HasSuffix(p, "password") || strings.HasSuffix(p, "api_key")) && val != "" {
 			val = "<set>"
 		}
 		out = append(out, Key{Path: p, Env: envName(p), Value: val})

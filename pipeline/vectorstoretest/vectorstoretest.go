@@ -365,7 +365,10 @@ func testFilters(t *testing.T, s pipeline.VectorStore) {
 		}
 		return false
 	}
-	price := func(p pipeline.Point) (float64, bool) { v, ok := p.Payload[pipeline.PayloadPrice].(float64); return v, ok }
+	price := func(p pipeline.Point) (float64, bool) {
+		v, ok := p.Payload[pipeline.PayloadPrice].(float64)
+		return v, ok
+	}
 	excluded := map[string]bool{}
 	var exclude []string
 	for i := 0; i < 120; i += 3 {

@@ -94,6 +94,7 @@ func root() *cobra.Command {
 		produceCmd(f),
 		embedCmd(f),
 		centerCmd(f),
+		reembedCmd(f),
 		configCmd(f),
 	)
 	return cmd
@@ -193,6 +194,26 @@ func embedCmd(f *flags) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&query, "query", false, "embed as search queries (else as item text)")
 	return cmd
+}
+
+func reembedCmd(f *flags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reembed",
+		Short: "Re-embed the whole catalog with the configured model into its own collection, then move the items alias (resumable)",
+		Long: "Reads the catalog topic from the start to its current end, embeds every item with the configured model\n" +
+			"(embed.onnx.*) into the collection named by that model's version, then points the alias \"items\" there.\n" +
+			"Progress is committed as it goes: after an interruption, run it again to continue.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(cmd)
+			if err != nil {
+				return err
+			}
+			rep, err := app.Reembed(cmd.Context(), cfg, cfg.Logger(cmd.ErrOrStderr()), cmd.ErrOrStderr())
+			fmt.Fprintln(cmd.OutOrStdout(), rep.String())
+			return err
+		},
+	}
 }
 
 func centerCmd(f *flags) *cobra.Command {

@@ -247,6 +247,38 @@ func Similarity(ctx context.Context, cfg config.Config, log *slog.Logger, kind p
 	return sim, nil
 }
 
+// Reembed re-embeds the whole catalog topic with the configured model into
+// its collection, then points the items alias there (catalog.Reembed). Run
+// it with the new model's config while the catalog consumer keeps serving
+// the old one; then restart the consumer with the new config.
+func Reembed(ctx context.Context, cfg config.Config, log *slog.Logger, progress io.Writer) (catalog.ReembedReport, error) {
+	model, b, err := openEmbedder(cfg, log, nil)
+	if err != nil {
+		return catalog.ReembedReport{}, err
+	}
+	defer model.Close()
+	bctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(bctx) }()
+	defer func() { stop(); <-done }()
+	store, closeStore, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return catalog.ReembedReport{}, err
+	}
+	defer closeStore()
+	tally := catalog.NewTally(nil)
+	ix, err := catalog.NewIndexer(ctx, b, store, cfg.Catalog.Text, tally)
+	if err != nil {
+		return catalog.ReembedReport{}, err
+	}
+	cl, err := newClient(cfg.Kafka, log)
+	if err != nil {
+		return catalog.ReembedReport{}, err
+	}
+	defer cl.Close()
+	return catalog.Reembed(ctx, cl, cfg.Topics.Catalog.Name, cfg.Limits, ix, cfg.Embed.Batch.MaxItems*4, progress)
+}
+
 // CenterCorpus is the reference corpus for the model's centring vector:
 // the titles and descriptions of the synthetic catalog with a fixed seed,
 // half English and half Chinese (producers/synth), so neither language is

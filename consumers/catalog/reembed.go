@@ -9,6 +9,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamrec/streamrec/pipeline"
@@ -59,6 +60,9 @@ func Reembed(ctx context.Context, cl *kgo.Client, topic string, lim schemas.Limi
 		return rep, fmt.Errorf("reembed: end offsets of %s: %w", topic, err)
 	}
 	done, err := adm.FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		done, err = kadm.OffsetResponses{}, nil // a first run: no progress yet
+	}
 	if err != nil {
 		return rep, fmt.Errorf("reembed: progress of %s: %w", group, err)
 	}

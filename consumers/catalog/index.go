@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"slices"
 	"strings"
@@ -171,7 +172,9 @@ func (ix *Indexer) Handle(ctx context.Context, evs []consumers.Event[schemas.Cat
 		return fmt.Errorf("catalog: read %d stored items: %w", len(ids), err)
 	}
 	storedAt := make(map[string]int64, len(stored))
+	byID := make(map[string]pipeline.Point, len(stored))
 	for _, p := range stored {
+		byID[p.ID] = p
 		if ms, ok := p.Payload[pipeline.PayloadUpdatedAt].(int64); ok {
 			storedAt[p.ID] = ms
 		}
@@ -190,18 +193,33 @@ func (ix *Indexer) Handle(ctx context.Context, evs []consumers.Event[schemas.Cat
 		}
 	}
 	if len(upserts) > 0 {
-		texts := make([]string, len(upserts))
-		for i, c := range upserts {
-			texts[i] = ItemText(c, ix.text)
-		}
-		vecs, err := ix.embed.Embed(ctx, pipeline.Passage, texts)
-		if err != nil {
-			return fmt.Errorf("catalog: embed %d items: %w", len(texts), err)
-		}
+		// Only changed texts are embedded: a price or stock update keeps
+		// the stored vector (its text hash in the payload says so).
 		points := make([]pipeline.Point, len(upserts))
+		var texts []string
+		var slots []int
 		for i, c := range upserts {
-			points[i] = pipeline.Point{ID: c.ItemID, Vector: vecs[i], Payload: ItemPayload(c)}
+			text := ItemText(c, ix.text)
+			hash := textHash(text)
+			points[i] = pipeline.Point{ID: c.ItemID, Payload: ItemPayload(c)}
+			points[i].Payload[payloadTextHash] = hash
+			if old, ok := byID[c.ItemID]; ok && old.Payload[payloadTextHash] == hash && len(old.Vector) == ix.embed.Dim() {
+				points[i].Vector = old.Vector
+				continue
+			}
+			texts = append(texts, text)
+			slots = append(slots, i)
 		}
+		if len(texts) > 0 {
+			vecs, err := ix.embed.Embed(ctx, pipeline.Passage, texts)
+			if err != nil {
+				return fmt.Errorf("catalog: embed %d items: %w", len(texts), err)
+			}
+			for j, i := range slots {
+				points[i].Vector = vecs[j]
+			}
+		}
+		ix.tally.Add("embedded", int64(len(texts)))
 		if err := ix.store.Upsert(ctx, ix.collection, points); err != nil {
 			return fmt.Errorf("catalog: upsert %d items into %s: %w", len(points), ix.collection, err)
 		}
@@ -235,6 +253,18 @@ func Newest(evs []consumers.Event[schemas.CatalogChange]) []schemas.CatalogChang
 		}
 	}
 	return out
+}
+
+// payloadTextHash keeps the hash of the text an item's vector was made
+// from, so an update that leaves the text alone reuses the vector.
+const payloadTextHash = "text_hash"
+
+// textHash is FNV-1a of the text, as int64 (a payload type every store
+// keeps).
+func textHash(text string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(text))
+	return int64(h.Sum64())
 }
 
 // ItemPayload is the stored payload of an item: what filters, explanations

@@ -196,12 +196,22 @@ func TestIndexerNewestWins(t *testing.T) {
 	if tally.Snapshot()["stale"] != 1 || tally.Snapshot()["collapsed"] != 2 {
 		t.Fatalf("tally %v, want stale 1 and collapsed 2", tally.Snapshot())
 	}
+	// A price change keeps the text: the stored vector is reused.
+	priced := change("b", "organic green tea 500g", 4, schemas.OpUpsert)
+	priced.Value.Price = 9.5
+	apply(priced)
+	if got := tally.Snapshot()["embedded"]; got != 2 {
+		t.Fatalf("embedded %d texts, want 2 (the price update must not re-embed)", got)
+	}
+	if pts, _ := store.Get(ctx, ItemsAlias, []string{"b"}); len(pts) != 1 || pts[0].Payload[pipeline.PayloadPrice] != 9.5 {
+		t.Fatalf("b after the price update: %+v", pts)
+	}
 	hits, err := store.Search(ctx, ItemsAlias, pipeline.VectorQuery{Vector: mustEmbed(t, emb, "organic green tea 500g"), K: 1})
 	if err != nil || len(hits) != 1 || hits[0].ID != "b" {
 		t.Fatalf("search for b's title: %v %v", hits, err)
 	}
-	apply(change("b", "", 5, schemas.OpDelete))
-	apply(change("b", "", 5, schemas.OpDelete)) // redelivered
+	apply(change("b", "", 6, schemas.OpDelete))
+	apply(change("b", "", 6, schemas.OpDelete)) // redelivered
 	if got := title("b"); got != "<absent>" {
 		t.Fatalf("b = %q after delete", got)
 	}

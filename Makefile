@@ -45,6 +45,7 @@ bench: deps artifacts
 	$(GO) test -run '^$$' -bench 'BenchmarkOverhead' -benchtime=20x -timeout 20m ./pipeline/onnx/
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./pipeline/unigram/
 	$(GO) test -run '^$$' -bench . -benchtime=1x -timeout 20m ./pipeline/localstore/
+	$(GO) test -run '^$$' -bench Freshness -benchtime=1x -timeout 20m ./consumers/catalog/
 
 ## fuzz: a short run of every decoder fuzzer (FUZZTIME per target).
 FUZZTIME ?= 15s

@@ -24,26 +24,26 @@ import (
 
 // model loads the real embedding model behind a batcher, or skips when the
 // artifacts are missing (fails under make test).
-func model(t *testing.T) *embed.Batcher {
-	t.Helper()
+func model(tb testing.TB) *embed.Batcher {
+	tb.Helper()
 	cfg := onnx.DefaultConfig()
 	cfg.LibraryPath = filepath.Join("..", "..", cfg.LibraryPath)
 	cfg.ModelDir = filepath.Join("..", "..", cfg.ModelDir)
 	m, err := onnx.Open(cfg, nil)
 	if err != nil {
 		if os.Getenv("STREAMREC_REQUIRE_MODEL") == "" {
-			t.Skipf("model not available (%v); run make artifacts", err)
+			tb.Skipf("model not available (%v); run make artifacts", err)
 		}
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	b, err := embed.New(m, embed.DefaultPolicy(), nil)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; m.Close() })
+	tb.Cleanup(func() { cancel(); <-done; m.Close() })
 	return b
 }
 

@@ -35,16 +35,13 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags="-s -w" -o /out/streamrec ./cmd/streamrec
 
-# --- ONNX Runtime and embedding models (a later issue) ----------------------
-# The make target that fetches ONNX Runtime and the model (pinned package,
-# checked sha256) leaves them in the build-context folder .cache/. When that
-# lands:
-#   1. re-include them in .dockerignore (see the comment there);
-#   2. uncomment these lines, and the matching COPY lines in the runtime stage:
-# COPY .cache/onnxruntime/libonnxruntime.so* /out/onnxruntime/
-# COPY .cache/models/ /out/models/
-# If the Go side links ONNX Runtime at build time rather than dlopen-ing it,
-# also set CGO_LDFLAGS="-L/out/onnxruntime" before `go build` above.
+# --- ONNX Runtime and the embedding model -------------------------------------
+# `make artifacts` fetches ONNX Runtime and builds the model (pinned packages,
+# checked sha256) into the build-context folder .cache/; run it before
+# `docker compose build` (.dockerignore lets only these two folders in).
+# pipeline/onnx dlopens the library at run time: nothing links it here.
+COPY .cache/onnxruntime/libonnxruntime.so.1 /out/onnxruntime/
+COPY .cache/models/ /out/models/
 
 # ---------------------------------------------------------------------------
 # Runtime stage: slim Debian with CA certificates (Kafka over TLS, later
@@ -68,12 +65,12 @@ RUN groupadd --system --gid 10001 streamrec \
 
 COPY --from=build /out/streamrec /usr/local/bin/streamrec
 
-# --- ONNX Runtime and embedding models (a later issue) ----------------------
+# --- ONNX Runtime and the embedding model -------------------------------------
 # libonnxruntime.so needs only glibc and libstdc++, both in this image.
-# COPY --from=build /out/onnxruntime/ /usr/local/lib/onnxruntime/
-# COPY --from=build /out/models/ /usr/share/streamrec/models/
-# RUN echo /usr/local/lib/onnxruntime > /etc/ld.so.conf.d/onnxruntime.conf && ldconfig
-# The config keys that point streamrec at these paths come with that issue.
+COPY --from=build /out/onnxruntime/ /usr/local/lib/onnxruntime/
+COPY --from=build /out/models/ /usr/share/streamrec/models/
+ENV STREAMREC_EMBED_ONNX_LIBRARY_PATH=/usr/local/lib/onnxruntime/libonnxruntime.so.1 \
+    STREAMREC_EMBED_ONNX_MODEL_DIR=/usr/share/streamrec/models/multilingual-e5-small-q4
 
 # Relative paths in the config (broker.data_dir defaults to data/kafka, used
 # only by the embedded broker of `streamrec run`) resolve under the user's

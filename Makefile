@@ -25,9 +25,11 @@ build:
 run: deps artifacts build
 	$(BIN) run --data-dir $(DATA_DIR)
 
-## test: vet, formatting, then every test (race detector on).
+## test: vet, formatting, then every test (race detector on). The ClickHouse
+## tests start and stop their own throwaway clickhouse-server (Debian's 18.16).
 test: deps artifacts vet fmt-check
-	STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 $(GO) test -race -count=1 -timeout 10m ./...
+	@scripts/clickhouse.sh install
+	STREAMREC_REQUIRE_CLICKHOUSE=1 STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 $(GO) test -race -count=1 -timeout 10m ./...
 
 vet:
 	$(GO) vet ./...

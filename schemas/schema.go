@@ -18,6 +18,20 @@ const (
 //go:embed json/*.schema.json
 var schemaFiles embed.FS
 
+//go:embed clickhouse/*.sql
+var clickhouseFiles embed.FS
+
+// ClickHouseMigrations returns the versioned ClickHouse DDL files
+// (NNNN_name.sql), one per migration at the root, in the order
+// `streamrec migrate` applies them.
+func ClickHouseMigrations() fs.FS {
+	sub, err := fs.Sub(clickhouseFiles, "clickhouse")
+	if err != nil {
+		panic(err) // "clickhouse" is a valid path, so fs.Sub cannot fail
+	}
+	return sub
+}
+
 // SchemaFS returns the JSON Schema documents, one file per contract at the
 // root, for serving or bundling.
 func SchemaFS() fs.FS {

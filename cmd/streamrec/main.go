@@ -95,6 +95,7 @@ func root() *cobra.Command {
 		embedCmd(f),
 		centerCmd(f),
 		reembedCmd(f),
+		migrateCmd(f),
 		configCmd(f),
 	)
 	return cmd
@@ -211,6 +212,28 @@ func reembedCmd(f *flags) *cobra.Command {
 			}
 			rep, err := app.Reembed(cmd.Context(), cfg, cfg.Logger(cmd.ErrOrStderr()), cmd.ErrOrStderr())
 			fmt.Fprintln(cmd.OutOrStdout(), rep.String())
+			return err
+		},
+	}
+}
+
+func migrateCmd(f *flags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the ClickHouse migrations (schemas/clickhouse) the configured database has not had yet",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(cmd)
+			if err != nil {
+				return err
+			}
+			applied, err := app.Migrate(cmd.Context(), cfg, cfg.Logger(cmd.ErrOrStderr()))
+			for _, m := range applied {
+				fmt.Fprintln(cmd.OutOrStdout(), "applied", m)
+			}
+			if err == nil && len(applied) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "up to date")
+			}
 			return err
 		},
 	}

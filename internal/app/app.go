@@ -25,6 +25,7 @@ import (
 	"github.com/streamrec/streamrec/internal/telemetry"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/pipeline/broker"
+	"github.com/streamrec/streamrec/pipeline/clickhouse"
 	"github.com/streamrec/streamrec/pipeline/embed"
 	"github.com/streamrec/streamrec/pipeline/kafka"
 	"github.com/streamrec/streamrec/pipeline/localstore"
@@ -32,6 +33,7 @@ import (
 	"github.com/streamrec/streamrec/pipeline/qdrant"
 	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/producers/synth"
+	"github.com/streamrec/streamrec/schemas"
 )
 
 // Kind names a consumer kind.
@@ -277,6 +279,17 @@ func Reembed(ctx context.Context, cfg config.Config, log *slog.Logger, progress 
 	}
 	defer cl.Close()
 	return catalog.Reembed(ctx, cl, cfg.Topics.Catalog.Name, cfg.Limits, ix, cfg.Embed.Batch.MaxItems*4, progress)
+}
+
+// Migrate applies the ClickHouse migrations (schemas/clickhouse) that the
+// configured database has not had yet and returns their names.
+func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) ([]string, error) {
+	conn, err := clickhouse.Open(ctx, cfg.ClickHouse, log)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return clickhouse.Migrate(ctx, conn, schemas.ClickHouseMigrations())
 }
 
 // CenterCorpus is the reference corpus for the model's centring vector:

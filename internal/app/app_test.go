@@ -19,11 +19,12 @@ import (
 
 	"github.com/streamrec/streamrec/consumers/catalog"
 	"github.com/streamrec/streamrec/internal/config"
+	"github.com/streamrec/streamrec/pipeline/clickhouse/chtest"
 	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/schemas"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(chtest.Wrap(m)) }
 
 // start runs the all-in-one app on an embedded broker on a free port and
 // returns its config and the broker's address. env adds STREAMREC_*
@@ -232,5 +233,21 @@ func TestProduceAndConsume(t *testing.T) {
 	}
 	if n, err := store.Count(ctx, coll); err != nil || n != 50 {
 		t.Fatalf("collection %s holds %d items (%v), want 50", coll, n, err)
+	}
+}
+
+// TestMigrate: `streamrec migrate` applies the embedded schema once; a
+// second run has nothing to do.
+func TestMigrate(t *testing.T) {
+	cfg := config.Default()
+	cfg.ClickHouse = chtest.NewDatabase(t)
+	log := slog.New(slog.DiscardHandler)
+	applied, err := Migrate(context.Background(), cfg, log)
+	if err != nil || len(applied) == 0 || applied[0] != "0001_init" {
+		t.Fatalf("first migrate: %v, %v", applied, err)
+	}
+	again, err := Migrate(context.Background(), cfg, log)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second migrate: %v, %v", again, err)
 	}
 }

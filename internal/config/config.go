@@ -19,6 +19,7 @@ import (
 	"github.com/streamrec/streamrec/consumers"
 	"github.com/streamrec/streamrec/consumers/catalog"
 	"github.com/streamrec/streamrec/pipeline/broker"
+	"github.com/streamrec/streamrec/pipeline/clickhouse"
 	"github.com/streamrec/streamrec/pipeline/embed"
 	"github.com/streamrec/streamrec/pipeline/kafka"
 	"github.com/streamrec/streamrec/pipeline/localstore"
@@ -42,8 +43,10 @@ type Config struct {
 	Clickstream consumers.Config `yaml:"clickstream"`
 	Catalog     Catalog          `yaml:"catalog"`
 	// VectorStore says where item and user vectors live.
-	VectorStore VectorStore      `yaml:"vectorstore"`
-	Producer    producers.Config `yaml:"producer"`
+	VectorStore VectorStore `yaml:"vectorstore"`
+	// ClickHouse is the analytics database (`streamrec migrate`).
+	ClickHouse clickhouse.Config `yaml:"clickhouse"`
+	Producer   producers.Config  `yaml:"producer"`
 	// Embed configures the embedding model and its micro-batcher.
 	Embed   Embed        `yaml:"embed"`
 	Produce synth.Config `yaml:"produce"`
@@ -125,6 +128,7 @@ func Default() Config {
 		Metrics:        Metrics{Addr: "127.0.0.1:9464"},
 		Clickstream:    consumers.DefaultConfig("streamrec-clickstream"),
 		Catalog:        Catalog{Config: consumers.DefaultConfig("streamrec-catalog"), Text: catalog.DefaultTextConfig()},
+		ClickHouse:     clickhouse.DefaultConfig(),
 		VectorStore:    VectorStore{Backend: "local", DataDir: "data/vectors", Local: localstore.DefaultConfig(), Qdrant: qdrant.DefaultConfig()},
 		Producer:       p,
 		Embed:          Embed{Enabled: true, ONNX: onnx.DefaultConfig(), Batch: embed.DefaultPolicy()},
@@ -224,6 +228,7 @@ func (c Config) Validate() error {
 		add(fmt.Errorf("vectorstore.backend: %q is not local or qdrant", c.VectorStore.Backend))
 	}
 	add(c.Producer.Validate())
+	add(c.ClickHouse.Validate("clickhouse"))
 	add(c.Embed.ONNX.Validate("embed.onnx"))
 	add(c.Embed.Batch.Validate("embed.batch"))
 	add(c.Produce.Validate())

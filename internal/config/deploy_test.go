@@ -28,7 +28,7 @@ var (
 // subcommands are streamrec's subcommands. cmd/streamrec is package main and
 // cannot be imported, so the list is kept here by hand: update it with
 // root() in cmd/streamrec/main.go.
-var subcommands = []string{"run", "broker", "clickstream", "catalog", "produce", "config"}
+var subcommands = []string{"run", "broker", "clickstream", "catalog", "produce", "migrate", "reembed", "embed", "center", "config"}
 
 // envKeys maps every STREAMREC_* variable that names a config key to its
 // dotted path.
@@ -205,7 +205,7 @@ func TestComposeServices(t *testing.T) {
 	if doc.Version != nil {
 		t.Errorf("%s has a version key; the Compose specification has none", composeFile)
 	}
-	for _, name := range []string{"kafka", "qdrant", "clickhouse", "clickstream", "catalog", "produce"} {
+	for _, name := range []string{"kafka", "qdrant", "clickhouse", "clickstream", "catalog", "produce", "migrate"} {
 		if _, ok := doc.Services[name]; !ok {
 			t.Errorf("%s has no %s service", composeFile, name)
 		}
@@ -250,11 +250,13 @@ func TestComposeServices(t *testing.T) {
 		})
 	}
 	slices.Sort(streamrec)
-	if want := []string{"catalog", "clickstream", "produce"}; !slices.Equal(streamrec, want) {
+	if want := []string{"catalog", "clickstream", "migrate", "produce"}; !slices.Equal(streamrec, want) {
 		t.Errorf("streamrec services = %v, want %v", streamrec, want)
 	}
-	if p := doc.Services["produce"].Profiles; !slices.Contains(p, "tools") {
-		t.Errorf("produce profiles = %v: it should start only with --profile tools", p)
+	for _, tool := range []string{"produce", "migrate"} {
+		if p := doc.Services[tool].Profiles; !slices.Contains(p, "tools") {
+			t.Errorf("%s profiles = %v: it should start only with --profile tools", tool, p)
+		}
 	}
 }
 

@@ -90,15 +90,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	// consumers have stopped (g.Wait below).
 	var emb *embed.Batcher
 	if cfg.Embed.Enabled && (opts.Embedder || slices.Contains(opts.Kinds, KindCatalog)) {
-		model, batcher, err := openEmbedder(cfg, log, reg)
+		_, batcher, stop, err := startEmbedder(cfg, log, reg)
 		if err != nil {
 			return err
 		}
-		defer model.Close()
-		bctx, stop := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- batcher.Run(bctx) }()
-		defer func() { stop(); <-done }()
+		defer stop()
 		emb = batcher
 	}
 	var store pipeline.VectorStore
@@ -202,33 +198,38 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (pipeli
 	}
 }
 
-// openEmbedder loads the model and builds the micro-batcher every caller
-// shares. The caller runs the batcher and closes the model after it.
-func openEmbedder(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*onnx.Model, *embed.Batcher, error) {
+// startEmbedder loads the model and runs the micro-batcher every caller
+// shares, on its own context: stop ends the batcher and then closes the
+// model, so callers stop it only after everything that embeds has stopped.
+func startEmbedder(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*onnx.Model, *embed.Batcher, func(), error) {
 	model, err := onnx.Open(cfg.Embed.ONNX, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	b, err := embed.New(model, cfg.Embed.Batch, reg)
 	if err != nil {
 		model.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return model, b, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	stop := func() {
+		cancel()
+		<-done
+		model.Close()
+	}
+	return model, b, stop, nil
 }
 
 // Similarity embeds texts as kind and returns their pairwise cosine
 // similarities, for `streamrec embed`.
 func Similarity(ctx context.Context, cfg config.Config, log *slog.Logger, kind pipeline.TextKind, texts []string) ([][]float64, error) {
-	model, b, err := openEmbedder(cfg, log, nil)
+	model, b, stop, err := startEmbedder(cfg, log, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer model.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer stop()
 	start := time.Now()
 	vecs, err := b.Embed(ctx, kind, texts)
 	if err != nil {
@@ -254,15 +255,11 @@ func Similarity(ctx context.Context, cfg config.Config, log *slog.Logger, kind p
 // it with the new model's config while the catalog consumer keeps serving
 // the old one; then restart the consumer with the new config.
 func Reembed(ctx context.Context, cfg config.Config, log *slog.Logger, progress io.Writer) (catalog.ReembedReport, error) {
-	model, b, err := openEmbedder(cfg, log, nil)
+	_, b, stop, err := startEmbedder(cfg, log, nil)
 	if err != nil {
 		return catalog.ReembedReport{}, err
 	}
-	defer model.Close()
-	bctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(bctx) }()
-	defer func() { stop(); <-done }()
+	defer stop()
 	store, closeStore, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return catalog.ReembedReport{}, err

@@ -3,6 +3,7 @@ package onnx
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"testing"
@@ -24,7 +25,7 @@ func openProvider(tb testing.TB, provider string) *Model {
 	cfg := repoConfig()
 	cfg.LibraryPath = lib
 	cfg.Provider = provider
-	m, err := Open(cfg, nil)
+	m, err := Open(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		tb.Fatal(err)
 	}

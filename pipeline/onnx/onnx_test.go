@@ -35,7 +35,16 @@ func repoConfig() Config {
 // open loads the real model as configured by default (centred), or skips
 // when the artifacts are missing (fails instead under make test, which sets
 // STREAMREC_REQUIRE_MODEL).
-func open(tb testing.TB) *Model { return openWith(tb, repoConfig()) }
+//
+// With STREAMREC_BENCH_PROVIDER=cuda (scripts/gpu-payload.sh on a GPU
+// machine) it opens the GPU runtime's CUDA provider instead, so the
+// benchmarks measure the GPU.
+func open(tb testing.TB) *Model {
+	if os.Getenv("STREAMREC_BENCH_PROVIDER") == "cuda" {
+		return openProvider(tb, "cuda")
+	}
+	return openWith(tb, repoConfig())
+}
 
 // openRaw loads the model without centring: its vectors are the reference
 // implementation's.

@@ -24,7 +24,9 @@ func TestKindSinks(t *testing.T) {
 		tally func(prometheus.Registerer) *consumers.Tally
 		sink  func(schemas.Limits, func() time.Time, *consumers.Tally) pipeline.Sink
 	}
-	click := kind{clickstream.NewTally, clickstream.NewSink}
+	click := kind{clickstream.NewTally, func(lim schemas.Limits, now func() time.Time, tally *consumers.Tally) pipeline.Sink {
+		return clickstream.NewSink(clickstream.Options{Limits: lim, Now: now, Tally: tally})
+	}}
 	cat := kind{catalog.NewTally, catalog.NewSink}
 	cases := []struct {
 		name   string

@@ -1,12 +1,14 @@
 // Package clickstream is the consumer kind for shop.clickstream.v1: it
 // decodes and validates every event, dead-letters the invalid ones with
-// their reason and counts the valid ones by event type.
+// their reason, drops duplicates and dead-letters suspected bots (Quality),
+// writes the rest to the analytics store and counts them by event type.
 //
-// Analytics (issue 5) and profile updates (issue 6) plug in as further
-// handlers of the valid events.
+// Profile updates (issue 6) plug in as a further handler of the kept events.
 package clickstream
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,14 +25,65 @@ func NewTally(reg prometheus.Registerer) *consumers.Tally {
 		"Valid clickstream events consumed, by type.", "type")
 }
 
-// NewSink returns the clickstream sink. now is the clock that timestamps are
-// checked against (nil: time.Now).
-func NewSink(lim schemas.Limits, now func() time.Time, tally *consumers.Tally) pipeline.Sink {
+// Options are the clickstream sink's parts. Tally is required; the others
+// are optional.
+type Options struct {
+	Limits schemas.Limits
+	// Now is the clock timestamps are checked against (nil: time.Now).
+	Now   func() time.Time
+	Tally *consumers.Tally
+	// Quality drops duplicates and dead-letters rate-limited events (nil:
+	// every valid event is kept).
+	Quality *Quality
+	// Analytics receives the kept events (nil: they are only counted).
+	Analytics pipeline.Analytics
+}
+
+// NewSink returns the clickstream sink. A batch is confirmed (and its
+// offsets committed) only once its kept events are durable in Analytics.
+func NewSink(o Options) pipeline.Sink {
+	now := o.Now
 	if now == nil {
 		now = time.Now
 	}
-	return consumers.Counting(
-		func(data []byte) (schemas.ClickEvent, error) { return schemas.DecodeClick(data, now(), lim) },
-		func(v schemas.ClickEvent) string { return string(v.Type) },
-		tally)
+	return consumers.Typed[schemas.ClickEvent]{
+		Decode: func(data []byte) (schemas.ClickEvent, error) { return schemas.DecodeClick(data, now(), o.Limits) },
+		Handle: func(ctx context.Context, evs []consumers.Event[schemas.ClickEvent], res *pipeline.Result) error {
+			return handle(ctx, o, evs, res)
+		},
+	}
+}
+
+func handle(ctx context.Context, o Options, evs []consumers.Event[schemas.ClickEvent], res *pipeline.Result) error {
+	events := make([]schemas.ClickEvent, len(evs))
+	for i, ev := range evs {
+		events[i] = ev.Value
+	}
+	kept := events
+	commit := func() {}
+	if o.Quality != nil {
+		var verdicts []Verdict
+		verdicts, commit = o.Quality.Check(events, make([]Verdict, 0, len(events)))
+		kept = make([]schemas.ClickEvent, 0, len(events))
+		for i, v := range verdicts {
+			switch v {
+			case Keep:
+				kept = append(kept, events[i])
+			case Limited:
+				rl := o.Quality.cfg.RateLimit
+				res.Reject(evs[i].Record, fmt.Errorf("%w: user %q above %g events/s (burst %d)",
+					ErrRateLimited, events[i].UserID, rl.EventsPerSecond, rl.Burst))
+			}
+		}
+	}
+	if o.Analytics != nil && len(kept) > 0 {
+		if err := o.Analytics.InsertEvents(ctx, kept); err != nil {
+			return fmt.Errorf("clickstream: insert %d events: %w", len(kept), err)
+		}
+	}
+	commit()
+	for _, ev := range kept {
+		o.Tally.Add(string(ev.Type), 1)
+	}
+	return nil
 }

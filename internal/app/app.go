@@ -118,8 +118,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		)
 		switch k {
 		case KindClickstream:
-			ccfg, tally = cfg.Clickstream, clickstream.NewTally(reg)
-			sink = clickstream.NewSink(cfg.Limits, nil, tally)
+			ccfg, tally = cfg.Clickstream.Config, clickstream.NewTally(reg)
+			quality, err := clickstream.NewQuality(cfg.Clickstream.Quality, reg)
+			if err != nil {
+				return err
+			}
+			sink = clickstream.NewSink(clickstream.Options{Limits: cfg.Limits, Tally: tally, Quality: quality})
 		case KindCatalog:
 			ccfg, tally = cfg.Catalog.Config, catalog.NewTally(reg)
 			if store == nil {

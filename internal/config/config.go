@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamrec/streamrec/consumers"
 	"github.com/streamrec/streamrec/consumers/catalog"
+	"github.com/streamrec/streamrec/consumers/clickstream"
 	"github.com/streamrec/streamrec/pipeline/broker"
 	"github.com/streamrec/streamrec/pipeline/clickhouse"
 	"github.com/streamrec/streamrec/pipeline/embed"
@@ -40,8 +41,8 @@ type Config struct {
 	Metrics Metrics        `yaml:"metrics"`
 	// Clickstream and Catalog configure the consumer groups of those kinds.
 	// Their topics come from the topics section.
-	Clickstream consumers.Config `yaml:"clickstream"`
-	Catalog     Catalog          `yaml:"catalog"`
+	Clickstream Clickstream `yaml:"clickstream"`
+	Catalog     Catalog     `yaml:"catalog"`
 	// VectorStore says where item and user vectors live.
 	VectorStore VectorStore `yaml:"vectorstore"`
 	// ClickHouse is the analytics database (`streamrec migrate`).
@@ -52,6 +53,13 @@ type Config struct {
 	Produce synth.Config `yaml:"produce"`
 	// ReportInterval is how often consumers log what they consumed.
 	ReportInterval time.Duration `yaml:"report_interval"`
+}
+
+// Clickstream configures the clickstream consumer: its consumer group and
+// the data-quality guards (dedup window, per-user rate limit).
+type Clickstream struct {
+	consumers.Config `yaml:",inline"`
+	Quality          clickstream.QualityConfig `yaml:"quality"`
 }
 
 // Catalog configures the catalog consumer: its consumer group and how an
@@ -126,7 +134,7 @@ func Default() Config {
 		},
 		Limits:         schemas.DefaultLimits(),
 		Metrics:        Metrics{Addr: "127.0.0.1:9464"},
-		Clickstream:    consumers.DefaultConfig("streamrec-clickstream"),
+		Clickstream:    Clickstream{Config: consumers.DefaultConfig("streamrec-clickstream"), Quality: clickstream.DefaultQualityConfig()},
 		Catalog:        Catalog{Config: consumers.DefaultConfig("streamrec-catalog"), Text: catalog.DefaultTextConfig()},
 		ClickHouse:     clickhouse.DefaultConfig(),
 		VectorStore:    VectorStore{Backend: "local", DataDir: "data/vectors", Local: localstore.DefaultConfig(), Qdrant: qdrant.DefaultConfig()},
@@ -214,6 +222,7 @@ func (c Config) Validate() error {
 		add(fmt.Errorf("limits: %w", err))
 	}
 	add(c.Clickstream.Validate("clickstream"))
+	add(c.Clickstream.Quality.Validate("clickstream.quality"))
 	add(c.Catalog.Config.Validate("catalog"))
 	add(c.Catalog.Text.Validate("catalog.text"))
 	switch c.VectorStore.Backend {

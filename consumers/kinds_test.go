@@ -27,7 +27,9 @@ func TestKindSinks(t *testing.T) {
 	click := kind{clickstream.NewTally, func(lim schemas.Limits, now func() time.Time, tally *consumers.Tally) pipeline.Sink {
 		return clickstream.NewSink(clickstream.Options{Limits: lim, Now: now, Tally: tally})
 	}}
-	cat := kind{catalog.NewTally, catalog.NewSink}
+	cat := kind{catalog.NewTally, func(lim schemas.Limits, now func() time.Time, tally *consumers.Tally) pipeline.Sink {
+		return catalog.NewSink(lim, now, tally)
+	}}
 	cases := []struct {
 		name   string
 		kind   kind

@@ -7,6 +7,8 @@
 package catalog
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +27,7 @@ func NewTally(reg prometheus.Registerer) *consumers.Tally {
 
 // NewSink returns the catalog sink. now is the clock that updated_at is
 // checked against (nil: time.Now).
-func NewSink(lim schemas.Limits, now func() time.Time, tally *consumers.Tally) pipeline.Sink {
+func NewSink(lim schemas.Limits, now func() time.Time, tally *consumers.Tally) consumers.Typed[schemas.CatalogChange] {
 	if now == nil {
 		now = time.Now
 	}
@@ -33,4 +35,28 @@ func NewSink(lim schemas.Limits, now func() time.Time, tally *consumers.Tally) p
 		func(data []byte) (schemas.CatalogChange, error) { return schemas.DecodeCatalog(data, now(), lim) },
 		func(v schemas.CatalogChange) string { return string(v.Op) },
 		tally)
+}
+
+// Handler is what a catalog sink does with a batch's valid changes
+// (consumers.Typed's Handle).
+type Handler = func(ctx context.Context, evs []consumers.Event[schemas.CatalogChange], res *pipeline.Result) error
+
+// RecordItems returns a handler that runs next, then writes every valid
+// change (upserts and deletes, each a row of the items table) to an. The
+// batch is confirmed only when both succeed; both are idempotent, so a retry
+// after a failure of either is safe.
+func RecordItems(next Handler, an pipeline.Analytics) Handler {
+	return func(ctx context.Context, evs []consumers.Event[schemas.CatalogChange], res *pipeline.Result) error {
+		if err := next(ctx, evs, res); err != nil {
+			return err
+		}
+		changes := make([]schemas.CatalogChange, len(evs))
+		for i, ev := range evs {
+			changes[i] = ev.Value
+		}
+		if err := an.InsertItems(ctx, changes); err != nil {
+			return fmt.Errorf("catalog: insert %d item rows: %w", len(changes), err)
+		}
+		return nil
+	}
 }

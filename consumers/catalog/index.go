@@ -149,7 +149,7 @@ func (ix *Indexer) CollectionName() string { return ix.collection }
 
 // NewIndexingSink returns the catalog sink that validates changes and
 // indexes them with ix.
-func NewIndexingSink(lim schemas.Limits, now func() time.Time, ix *Indexer) pipeline.Sink {
+func NewIndexingSink(lim schemas.Limits, now func() time.Time, ix *Indexer) consumers.Typed[schemas.CatalogChange] {
 	if now == nil {
 		now = time.Now
 	}

@@ -166,6 +166,8 @@ FROM events
 WHERE reco_request_id != ''
 GROUP BY reco_request_id, event_type;
 
+-- Both subqueries carry aliases: current releases refuse a JOIN of
+-- unaliased subqueries (code 206), 18.16 accepts either form.
 -- Click-through per day, kind, model version and fallback: requests served
 -- (once per request_id: FINAL collapses replayed replies), requests with at
 -- least one attributed click, and their ratio.
@@ -182,12 +184,12 @@ FROM
 (
     SELECT request_id, toDate(served_at) AS day, kind, model_version, fallback
     FROM recommendations FINAL
-)
+) AS served_replies
 ANY LEFT JOIN
 (
     SELECT reco_request_id AS request_id, toUInt8(uniqExactMerge(events) > 0) AS has_click
     FROM reco_events_mv
     WHERE event_type = 'click'
     GROUP BY reco_request_id
-) USING request_id
+) AS clicks USING request_id
 GROUP BY day, kind, model_version, fallback;

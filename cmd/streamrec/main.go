@@ -97,6 +97,7 @@ func root() *cobra.Command {
 		reembedCmd(f),
 		migrateCmd(f),
 		configCmd(f),
+		sqlCmd(),
 	)
 	return cmd
 }

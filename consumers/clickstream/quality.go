@@ -237,3 +237,11 @@ func (q *Quality) WindowLen() int {
 	defer q.mu.Unlock()
 	return q.cur.n + q.prev.n
 }
+
+// WindowBytes is the memory the dedup window holds, allocated up front:
+// two generations of DedupWindow/2 slots at a load of 3/4, 8 bytes a slot.
+func (q *Quality) WindowBytes() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return 8 * (len(q.cur.slots) + len(q.prev.slots))
+}

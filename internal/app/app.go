@@ -30,6 +30,7 @@ import (
 	"github.com/streamrec/streamrec/pipeline/kafka"
 	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/pipeline/onnx"
+	"github.com/streamrec/streamrec/pipeline/parquetstore"
 	"github.com/streamrec/streamrec/pipeline/qdrant"
 	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/producers/synth"
@@ -107,6 +108,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		store = s
 	}
 
+	// The analytics store too: Close flushes what draining consumers wrote.
+	var an pipeline.Analytics
+	if len(opts.Kinds) > 0 && cfg.Analytics.Backend != "none" {
+		a, err := openAnalytics(ctx, cfg, log, reg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := a.Close(); err != nil {
+				log.Error("closing the analytics store", "err", err)
+			}
+		}()
+		an = a
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	metrics := consumers.NewMetrics(reg)
 	var kinds []string
@@ -123,12 +139,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			if err != nil {
 				return err
 			}
-			sink = clickstream.NewSink(clickstream.Options{Limits: cfg.Limits, Tally: tally, Quality: quality})
+			sink = clickstream.NewSink(clickstream.Options{Limits: cfg.Limits, Tally: tally, Quality: quality, Analytics: an})
 		case KindCatalog:
 			ccfg, tally = cfg.Catalog.Config, catalog.NewTally(reg)
 			if store == nil {
 				log.Warn("embed.enabled is false: the catalog consumer validates changes but indexes nothing")
-				sink = catalog.NewSink(cfg.Limits, nil, tally)
+				s := catalog.NewSink(cfg.Limits, nil, tally)
+				if an != nil {
+					s.Handle = catalog.RecordItems(s.Handle, an)
+				}
+				sink = s
 				break
 			}
 			ix, err := catalog.NewIndexer(ctx, emb, store, cfg.Catalog.Text, tally)
@@ -136,7 +156,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 				return err
 			}
 			log.Info("catalog indexing", "collection", ix.CollectionName(), "alias", catalog.ItemsAlias, "backend", cfg.VectorStore.Backend)
-			sink = catalog.NewIndexingSink(cfg.Limits, nil, ix)
+			s := catalog.NewIndexingSink(cfg.Limits, nil, ix)
+			if an != nil {
+				s.Handle = catalog.RecordItems(s.Handle, an)
+			}
+			sink = s
 		default:
 			return fmt.Errorf("unknown consumer kind %q", k)
 		}
@@ -201,6 +225,49 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (pipeli
 		return s, func() { s.Close() }, nil
 	}
 }
+
+// openAnalytics opens the configured analytics store. For ClickHouse it
+// applies the embedded migrations first (idempotent), so a fresh server
+// works at once.
+func openAnalytics(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (pipeline.Analytics, error) {
+	switch cfg.Analytics.Backend {
+	case "clickhouse":
+		conn, err := clickhouse.Open(ctx, cfg.ClickHouse, log)
+		if err != nil {
+			return nil, err
+		}
+		applied, err := clickhouse.Migrate(ctx, conn, schemas.ClickHouseMigrations())
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("clickhouse migrations: %w", err)
+		}
+		if len(applied) > 0 {
+			log.Info("clickhouse migrations applied", "migrations", applied)
+		}
+		a, err := clickhouse.NewAnalytics(conn, cfg.Analytics.ClickHouse, log, reg)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		log.Info("analytics to ClickHouse", "addr", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database)
+		return closeBoth{a, conn.Close}, nil
+	default:
+		s, err := parquetstore.Open(cfg.Analytics.Dir, cfg.Analytics.Local, log, reg)
+		if err != nil {
+			return nil, fmt.Errorf("analytics.dir %s: %w", cfg.Analytics.Dir, err)
+		}
+		log.Info("analytics to local Parquet files (query them with `streamrec sql`)", "dir", cfg.Analytics.Dir)
+		return s, nil
+	}
+}
+
+// closeBoth is an Analytics whose Close also closes what it runs on.
+type closeBoth struct {
+	pipeline.Analytics
+	after func() error
+}
+
+func (c closeBoth) Close() error { return errors.Join(c.Analytics.Close(), c.after()) }
 
 // startEmbedder loads the model and runs the micro-batcher every caller
 // shares, on its own context: stop ends the batcher and then closes the

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/streamrec/streamrec/consumers/catalog"
 	"github.com/streamrec/streamrec/internal/config"
+	"github.com/streamrec/streamrec/pipeline/clickhouse"
 	"github.com/streamrec/streamrec/pipeline/clickhouse/chtest"
 	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/schemas"
@@ -41,6 +43,9 @@ func start(t *testing.T, withModel bool, env ...string) (config.Config, string, 
 		"STREAMREC_CATALOG_COMMIT_INTERVAL=100ms",
 		"STREAMREC_CATALOG_BATCH_MAX_WAIT=5ms",
 		"STREAMREC_VECTORSTORE_DATA_DIR=" + t.TempDir(),
+		"STREAMREC_ANALYTICS_DIR=" + t.TempDir(),
+		"STREAMREC_ANALYTICS_LOCAL_BATCH_MAX_WAIT=10ms",
+		"STREAMREC_ANALYTICS_CLICKHOUSE_BATCH_MAX_WAIT=10ms",
 		fmt.Sprintf("STREAMREC_EMBED_ENABLED=%v", withModel),
 		"STREAMREC_EMBED_ONNX_LIBRARY_PATH=../../.cache/onnxruntime/libonnxruntime.so.1",
 		"STREAMREC_EMBED_ONNX_MODEL_DIR=../../.cache/models/multilingual-e5-small-q4",
@@ -249,5 +254,56 @@ func TestMigrate(t *testing.T) {
 	again, err := Migrate(context.Background(), cfg, log)
 	if err != nil || len(again) != 0 {
 		t.Fatalf("second migrate: %v, %v", again, err)
+	}
+}
+
+// distinctEvents returns the distinct event ids of the clickstream topic.
+func distinctEvents(t *testing.T, addr string, cfg config.Config) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, r := range readAll(t, addr, cfg.Topics.Clickstream.Name) {
+		var ev schemas.ClickEvent
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		ids[ev.EventID] = true
+	}
+	return ids
+}
+
+// TestRunIntoClickHouse: with analytics.backend clickhouse, run migrates a
+// fresh database and every distinct event and every item reaches it before
+// the offsets are committed.
+func TestRunIntoClickHouse(t *testing.T) {
+	ch := chtest.NewDatabase(t)
+	cfg, addr, _ := start(t, false,
+		"STREAMREC_ANALYTICS_BACKEND=clickhouse",
+		"STREAMREC_CLICKHOUSE_ADDR="+ch.Addr,
+		"STREAMREC_CLICKHOUSE_DATABASE="+ch.Database)
+	cfg.Produce.Items = 30
+	cfg.Produce.Events = 400
+	cfg.Produce.Rate = 50_000
+	if _, err := Produce(context.Background(), cfg, slog.New(slog.DiscardHandler), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, addr, cfg.Clickstream.Group, cfg.Topics.Clickstream.Name)
+	waitCommitted(t, addr, cfg.Catalog.Group, cfg.Topics.Catalog.Name)
+	want := distinctEvents(t, addr, cfg)
+
+	ctx := context.Background()
+	conn, err := clickhouse.Open(ctx, ch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var events, items uint64
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(event_id) FROM events").Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(item_id) FROM items").Scan(&items); err != nil {
+		t.Fatal(err)
+	}
+	if int(events) != len(want) || items != 30 {
+		t.Errorf("ClickHouse holds %d distinct events (want %d) and %d items (want 30)", events, len(want), items)
 	}
 }

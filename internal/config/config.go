@@ -25,6 +25,7 @@ import (
 	"github.com/streamrec/streamrec/pipeline/kafka"
 	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/pipeline/onnx"
+	"github.com/streamrec/streamrec/pipeline/parquetstore"
 	"github.com/streamrec/streamrec/pipeline/qdrant"
 	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/producers/synth"
@@ -45,7 +46,11 @@ type Config struct {
 	Catalog     Catalog     `yaml:"catalog"`
 	// VectorStore says where item and user vectors live.
 	VectorStore VectorStore `yaml:"vectorstore"`
-	// ClickHouse is the analytics database (`streamrec migrate`).
+	// Analytics says where analysts' rows (events, items, recommendations)
+	// go: local Parquet files or the ClickHouse server.
+	Analytics Analytics `yaml:"analytics"`
+	// ClickHouse is the analytics database's connection (analytics.backend
+	// clickhouse, `streamrec migrate`).
 	ClickHouse clickhouse.Config `yaml:"clickhouse"`
 	Producer   producers.Config  `yaml:"producer"`
 	// Embed configures the embedding model and its micro-batcher.
@@ -67,6 +72,18 @@ type Clickstream struct {
 type Catalog struct {
 	consumers.Config `yaml:",inline"`
 	Text             catalog.TextConfig `yaml:"text"`
+}
+
+// Analytics selects and configures the analytics store.
+type Analytics struct {
+	// Backend is local (Parquet files in dir, queried with `streamrec sql`),
+	// clickhouse (the server of the clickhouse section; its schema is
+	// migrated at start) or none (events are validated and counted only).
+	Backend string `yaml:"backend"`
+	// Dir is the local store's folder.
+	Dir        string                     `yaml:"dir"`
+	Local      parquetstore.Config        `yaml:"local"`
+	ClickHouse clickhouse.AnalyticsConfig `yaml:"clickhouse"`
 }
 
 // VectorStore selects and configures the vector store.
@@ -136,6 +153,7 @@ func Default() Config {
 		Metrics:        Metrics{Addr: "127.0.0.1:9464"},
 		Clickstream:    Clickstream{Config: consumers.DefaultConfig("streamrec-clickstream"), Quality: clickstream.DefaultQualityConfig()},
 		Catalog:        Catalog{Config: consumers.DefaultConfig("streamrec-catalog"), Text: catalog.DefaultTextConfig()},
+		Analytics:      Analytics{Backend: "local", Dir: "data/analytics", Local: parquetstore.DefaultConfig(), ClickHouse: clickhouse.DefaultAnalyticsConfig()},
 		ClickHouse:     clickhouse.DefaultConfig(),
 		VectorStore:    VectorStore{Backend: "local", DataDir: "data/vectors", Local: localstore.DefaultConfig(), Qdrant: qdrant.DefaultConfig()},
 		Producer:       p,
@@ -237,6 +255,18 @@ func (c Config) Validate() error {
 		add(fmt.Errorf("vectorstore.backend: %q is not local or qdrant", c.VectorStore.Backend))
 	}
 	add(c.Producer.Validate())
+	switch c.Analytics.Backend {
+	case "local":
+		if c.Analytics.Dir == "" {
+			add(errors.New("analytics.dir must not be empty for the local backend"))
+		}
+		add(c.Analytics.Local.Validate("analytics.local"))
+	case "clickhouse":
+		add(c.Analytics.ClickHouse.Validate("analytics.clickhouse"))
+	case "none":
+	default:
+		add(fmt.Errorf("analytics.backend: %q is not local, clickhouse or none", c.Analytics.Backend))
+	}
 	add(c.ClickHouse.Validate("clickhouse"))
 	add(c.Embed.ONNX.Validate("embed.onnx"))
 	add(c.Embed.Batch.Validate("embed.batch"))

@@ -1,0 +1,263 @@
+package clickstream_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamrec/streamrec/consumers"
+	"github.com/streamrec/streamrec/consumers/clickstream"
+	"github.com/streamrec/streamrec/internal/benchmem"
+	"github.com/streamrec/streamrec/pipeline"
+	"github.com/streamrec/streamrec/pipeline/clickhouse"
+	"github.com/streamrec/streamrec/pipeline/clickhouse/chtest"
+	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/pipeline/parquetstore"
+	"github.com/streamrec/streamrec/producers/synth"
+	"github.com/streamrec/streamrec/schemas"
+)
+
+// The ingest benchmark runs the clickstream consumer from a kfake broker (in
+// a child process, so the reported memory is the consumer's) into each
+// analytics backend, one after the other in one run, over the same events.
+// Run with -benchtime=1x (make bench).
+
+const (
+	benchTopic     = schemas.TopicClickstream
+	benchBrokerEnv = "STREAMREC_BENCH_BROKER_PARTITIONS"
+)
+
+// serveBenchBroker runs a broker, prints its address and serves until
+// stdin closes.
+func serveBenchBroker() {
+	parts, _ := strconv.Atoi(os.Getenv(benchBrokerEnv))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(parts), benchTopic))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(c.ListenAddrs()[0])
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	c.Close()
+}
+
+func benchCluster(b *testing.B, partitions int) kafka.Config {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", benchBrokerEnv, partitions))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("bench broker: %v", err)
+	}
+	return kafka.Config{Brokers: []string{strings.TrimSpace(addr)}}
+}
+
+// produceTraffic writes n synthetic events (the generator's own duplicates
+// included), keyed by user, stamped over the 10 minutes before now, and
+// returns how many distinct event ids it wrote.
+func produceTraffic(b *testing.B, kc kafka.Config, n int) int {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(100_000), kgo.DefaultProduceTopic(benchTopic))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	cfg := synth.DefaultConfig()
+	cfg.Users = 20_000
+	now := time.Now()
+	tr := synth.NewTraffic(synth.NewCatalog(cfg, now.Add(-time.Hour)), cfg)
+	start, step := now.Add(-10*time.Minute), 10*time.Minute/time.Duration(n)
+	ids := make(map[string]struct{}, n)
+	errc := make(chan error, 1)
+	for i := range n {
+		ev, _ := tr.Next(start.Add(time.Duration(i) * step))
+		ids[ev.EventID] = struct{}{}
+		v, err := json.Marshal(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cl.Produce(context.Background(), &kgo.Record{Key: []byte(ev.UserID), Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		b.Fatal(err)
+	default:
+	}
+	return len(ids)
+}
+
+// BenchmarkIngest: clickstream events/s from Kafka through validation,
+// dedup and the rate guard into each analytics backend (none: the consumer
+// and the guards alone), with the process's peak RSS and the dedup window's
+// memory.
+func BenchmarkIngest(b *testing.B) {
+	const n = 500_000
+	kc := benchCluster(b, 6)
+	distinct := produceTraffic(b, kc, n)
+	b.Logf("produced %d events, %d distinct event ids", n, distinct)
+
+	backends := []struct {
+		name string
+		open func(b *testing.B) (pipeline.Analytics, func() int)
+	}{
+		{"none", func(*testing.B) (pipeline.Analytics, func() int) { return nil, nil }},
+		{"parquet", func(b *testing.B) (pipeline.Analytics, func() int) {
+			s, err := parquetstore.Open(b.TempDir(), parquetstore.DefaultConfig(), nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s, nil
+		}},
+		{"clickhouse", func(b *testing.B) (pipeline.Analytics, func() int) {
+			ctx := context.Background()
+			cfg := chtest.NewDatabase(b)
+			conn, err := clickhouse.Open(ctx, cfg, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { conn.Close() })
+			if _, err := clickhouse.Migrate(ctx, conn, schemas.ClickHouseMigrations()); err != nil {
+				b.Fatal(err)
+			}
+			a, err := clickhouse.NewAnalytics(conn, clickhouse.DefaultAnalyticsConfig(), nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return a, func() int {
+				var got uint64
+				if err := conn.QueryRow(ctx, "SELECT uniqExact(event_id) FROM events").Scan(&got); err != nil {
+					b.Fatal(err)
+				}
+				return int(got)
+			}
+		}},
+	}
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			for i := range b.N {
+				an, stored := be.open(b)
+				ingest(b, kc, fmt.Sprintf("bench-ingest-%s-%d", be.name, i), n, distinct, an, stored)
+			}
+		})
+	}
+}
+
+func ingest(b *testing.B, kc kafka.Config, group string, n, distinct int, an pipeline.Analytics, stored func() int) {
+	b.Helper()
+	reg := prometheus.NewRegistry()
+	q, err := clickstream.NewQuality(clickstream.DefaultQualityConfig(), reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tally := clickstream.NewTally(nil)
+	sink := clickstream.NewSink(clickstream.Options{Limits: schemas.DefaultLimits(), Tally: tally, Quality: q, Analytics: an})
+	cfg := consumers.DefaultConfig(group, benchTopic)
+	cfg.Batch = pipeline.BatchPolicy{MaxRecords: 5000, MaxBytes: 8 << 20, MaxWait: 20 * time.Millisecond}
+	cfg.CommitInterval = 100 * time.Millisecond
+	c, err := consumers.New(kc, cfg, sink)
+	if err != nil {
+		b.Fatal(err)
+	}
+	adm, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer adm.Close()
+	admin := kadm.NewClient(adm)
+	ctx, cancel := context.WithCancel(context.Background())
+	ends, err := admin.ListEndOffsets(ctx, benchTopic)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	benchmem.ResetPeak()
+	b.ResetTimer()
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case err := <-errc:
+			b.Fatalf("consumer stopped: %v", err)
+		case <-tick.C:
+		}
+		if time.Since(start) > 5*time.Minute {
+			b.Fatalf("not all committed after 5 minutes (%d events handled)", tally.Total())
+		}
+		offs, err := admin.FetchOffsets(ctx, group)
+		if err != nil {
+			continue
+		}
+		done = true
+		ends.Each(func(e kadm.ListedOffset) {
+			o, ok := offs.Lookup(e.Topic, e.Partition)
+			if !ok || o.At < e.Offset {
+				done = false
+			}
+		})
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	if an != nil {
+		if err := an.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	kept := int(tally.Total())
+	dups := n - kept
+	if stored != nil {
+		if got := stored(); got != distinct {
+			b.Errorf("backend holds %d distinct events, want %d", got, distinct)
+		}
+	}
+	if kept != distinct {
+		b.Errorf("kept %d events, want the %d distinct ones (none rate-limited in this traffic)", kept, distinct)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(benchmem.PeakMiB(), "peak-rss-MiB")
+	b.ReportMetric(float64(dups), "duplicates-dropped")
+	b.ReportMetric(float64(q.WindowBytes())/float64(clickstream.DefaultQualityConfig().DedupWindow), "dedup-bytes/id")
+}

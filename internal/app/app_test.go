@@ -22,6 +22,7 @@ import (
 	"github.com/streamrec/streamrec/internal/config"
 	"github.com/streamrec/streamrec/pipeline/clickhouse"
 	"github.com/streamrec/streamrec/pipeline/clickhouse/chtest"
+	"github.com/streamrec/streamrec/pipeline/duckdb"
 	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/schemas"
 )
@@ -223,6 +224,7 @@ func TestProduceAndConsume(t *testing.T) {
 	if got := len(readAll(t, addr, cfg.Topics.Clickstream.Name)); got != 500 {
 		t.Errorf("clickstream topic holds %d events, want 500", got)
 	}
+	want := distinctEvents(t, addr, cfg)
 	// Committed means indexed: every item is in the collection the alias
 	// names.
 	stop()
@@ -238,6 +240,21 @@ func TestProduceAndConsume(t *testing.T) {
 	}
 	if n, err := store.Count(ctx, coll); err != nil || n != 50 {
 		t.Fatalf("collection %s holds %d items (%v), want 50", coll, n, err)
+	}
+
+	// And in the local analytics store, through the SQL views analysts use:
+	// every distinct event (the generator's duplicates dropped) and item.
+	db, err := duckdb.Open(ctx, cfg.Analytics.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Query(ctx, "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM items)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(res.Rows); got != fmt.Sprintf("[[%d 50]]", len(want)) {
+		t.Errorf("analytics holds [[events items]] = %s, want [[%d 50]]", got, len(want))
 	}
 }
 

@@ -110,7 +110,7 @@ func NewQuality(cfg QualityConfig, reg prometheus.Registerer) (*Quality, error) 
 		cfg:      cfg,
 		seed:     maphash.MakeSeed(),
 		cur:      newIDSet(cfg.DedupWindow / 2),
-		prev:     newIDSet(0),
+		prev:     newIDSet(cfg.DedupWindow / 2),
 		users:    map[string]bucket{},
 		oldUsers: map[string]bucket{},
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
@@ -212,12 +212,8 @@ func (q *Quality) Check(events []schemas.ClickEvent, verdicts []Verdict) (out []
 			if q.cur.full() {
 				// Reuse prev's slots for the new generation.
 				q.prev, q.cur = q.cur, q.prev
-				if len(q.cur.slots) != len(q.prev.slots) {
-					q.cur = newIDSet(q.cfg.DedupWindow / 2)
-				} else {
-					clear(q.cur.slots)
-					q.cur.n = 0
-				}
+				clear(q.cur.slots)
+				q.cur.n = 0
 			}
 			q.cur.add(h)
 		}
@@ -238,7 +234,8 @@ func (q *Quality) WindowLen() int {
 	return q.cur.n + q.prev.n
 }
 
-// WindowBytes is the memory the dedup window holds, allocated up front:
+// WindowBytes is the memory the dedup window holds, allocated up front
+// (NewQuality), so it never grows:
 // two generations of DedupWindow/2 slots at a load of 3/4, 8 bytes a slot.
 func (q *Quality) WindowBytes() int {
 	q.mu.Lock()

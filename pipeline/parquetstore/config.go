@@ -27,7 +27,7 @@ type Config struct {
 // most 16 parts a day per table and queues up to 256 Insert calls per table.
 func DefaultConfig() Config {
 	return Config{
-		Batch:        pipeline.BatchPolicy{MaxRecords: 100_000, MaxBytes: 32 << 20, MaxWait: time.Second},
+		Batch:        pipeline.BatchPolicy{MaxRecords: 100_000, MaxBytes: 32 << 20, MaxWait: 50 * time.Millisecond},
 		CompactParts: 16,
 		QueueSize:    256,
 	}

@@ -41,6 +41,7 @@ fmt-check:
 ## bench: every benchmark in one run (docs/performance.md): the Kafka runtime,
 ## the embedding model, micro-batcher and tokenizer.
 bench: deps artifacts
+	bash scripts/clickhouse.sh install
 	$(GO) test -run '^$$' -bench . -benchtime=1x -timeout 20m ./consumers/
 	$(GO) test -run '^$$' -bench 'BenchmarkModel' -benchtime=2s -timeout 20m ./pipeline/onnx/
 	$(GO) test -run '^$$' -bench 'BenchmarkCallers' -benchtime=1x -timeout 20m ./pipeline/onnx/
@@ -48,6 +49,8 @@ bench: deps artifacts
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./pipeline/unigram/
 	$(GO) test -run '^$$' -bench . -benchtime=1x -timeout 20m ./pipeline/localstore/
 	$(GO) test -run '^$$' -bench Freshness -benchtime=1x -timeout 20m ./consumers/catalog/
+	STREAMREC_REQUIRE_CLICKHOUSE=1 $(GO) test -run '^$$' -bench 'Ingest|DedupWindow' -benchtime=1x -timeout 20m ./consumers/clickstream/
+	STREAMREC_REQUIRE_CLICKHOUSE=1 $(GO) test -run '^$$' -bench InsertEvents -benchtime=3x -timeout 20m ./pipeline/clickhouse/
 
 ## fuzz: a short run of every decoder fuzzer (FUZZTIME per target).
 FUZZTIME ?= 15s

@@ -42,7 +42,9 @@ func TestRecordItems(t *testing.T) {
 	errIndex := errors.New("vector store down")
 	errRows := errors.New("clickhouse down")
 	var nextErr error
-	next := func(context.Context, []consumers.Event[schemas.CatalogChange], *pipeline.Result) error { return nextErr }
+	next := func(context.Context, []consumers.Event[schemas.CatalogChange], *pipeline.Result) error {
+		return nextErr
+	}
 	an := &itemRows{}
 	h := RecordItems(next, an)
 

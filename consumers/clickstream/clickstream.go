@@ -3,7 +3,8 @@
 // their reason, drops duplicates and dead-letters suspected bots (Quality),
 // writes the rest to the analytics store and counts them by event type.
 //
-// Profile updates (issue 6) plug in as a further handler of the kept events.
+// Profile updates (issue 6) plug in as a further handler of the kept events
+// (Options.Then).
 package clickstream
 
 import (
@@ -37,6 +38,10 @@ type Options struct {
 	Quality *Quality
 	// Analytics receives the kept events (nil: they are only counted).
 	Analytics pipeline.Analytics
+	// Then, if not nil, runs after Analytics with the kept events and their
+	// records (the profile updater); its error fails the batch like the
+	// sink's (the runtime retries it), so it must be idempotent.
+	Then func(ctx context.Context, kept []consumers.Event[schemas.ClickEvent]) error
 }
 
 // NewSink returns the clickstream sink. A batch is confirmed (and its
@@ -59,16 +64,18 @@ func handle(ctx context.Context, o Options, evs []consumers.Event[schemas.ClickE
 	for i, ev := range evs {
 		events[i] = ev.Value
 	}
-	kept := events
+	kept, keptEvs := events, evs
 	commit := func() {}
 	if o.Quality != nil {
 		var verdicts []Verdict
 		verdicts, commit = o.Quality.Check(events, make([]Verdict, 0, len(events)))
 		kept = make([]schemas.ClickEvent, 0, len(events))
+		keptEvs = make([]consumers.Event[schemas.ClickEvent], 0, len(events))
 		for i, v := range verdicts {
 			switch v {
 			case Keep:
 				kept = append(kept, events[i])
+				keptEvs = append(keptEvs, evs[i])
 			case Limited:
 				rl := o.Quality.cfg.RateLimit
 				res.Reject(evs[i].Record, fmt.Errorf("%w: user %q above %g events/s (burst %d)",
@@ -79,6 +86,11 @@ func handle(ctx context.Context, o Options, evs []consumers.Event[schemas.ClickE
 	if o.Analytics != nil && len(kept) > 0 {
 		if err := o.Analytics.InsertEvents(ctx, kept); err != nil {
 			return fmt.Errorf("clickstream: insert %d events: %w", len(kept), err)
+		}
+	}
+	if o.Then != nil && len(keptEvs) > 0 {
+		if err := o.Then(ctx, keptEvs); err != nil {
+			return err
 		}
 	}
 	commit()

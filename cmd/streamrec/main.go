@@ -92,6 +92,7 @@ func root() *cobra.Command {
 		runKinds("clickstream", "Run the clickstream consumer against kafka.brokers", false, app.KindClickstream),
 		runKinds("catalog", "Run the catalog consumer against kafka.brokers", false, app.KindCatalog),
 		produceCmd(f),
+		recommendCmd(f),
 		embedCmd(f),
 		centerCmd(f),
 		reembedCmd(f),

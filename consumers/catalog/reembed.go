@@ -7,11 +7,11 @@ import (
 	"io"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	pbar "github.com/streamrec/streamrec/internal/progress"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/schemas"
 )
@@ -79,17 +79,11 @@ func Reembed(ctx context.Context, cl *kgo.Client, topic string, lim schemas.Limi
 			from[topic][e.Partition] = kgo.NewOffset().At(at)
 		}
 	})
-	var bar *progressbar.ProgressBar
-	if progress != nil {
-		bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(progress), progressbar.OptionSetDescription("re-embedding"),
-			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("items"), progressbar.OptionThrottle(100*time.Millisecond))
-	}
+	bar := pbar.New(progress, total, "re-embedding", "items")
 	if total > 0 {
 		if err := consumePartitions(ctx, cl, adm, group, topic, from, ends, lim, ix, batch, func(n int) {
 			rep.Records += int64(n)
-			if bar != nil {
-				_ = bar.Add(n)
-			}
+			_ = bar.Add(n)
 		}); err != nil {
 			rep.Elapsed = time.Since(start)
 			return rep, err

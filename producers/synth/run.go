@@ -18,6 +18,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	pbar "github.com/streamrec/streamrec/internal/progress"
 	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/schemas"
 )
@@ -123,7 +124,7 @@ func Run(ctx context.Context, p *producers.Producer, cfg Config, progress io.Wri
 
 // sendCatalog sends cat's items until done or ctx ends.
 func sendCatalog(ctx, sendCtx context.Context, p *producers.Producer, cat *Catalog, progress io.Writer) (int, error) {
-	bar := newBar(progress, int64(len(cat.Items)), "catalog", "items")
+	bar := pbar.New(progress, int64(len(cat.Items)), "catalog", "items")
 	n := 0
 	for _, it := range cat.Items {
 		if ctx.Err() != nil {
@@ -147,7 +148,7 @@ func stream(ctx, sendCtx context.Context, p *producers.Producer, tr *Traffic, cf
 	if cfg.Events > 0 && (total == 0 || int64(cfg.Events) < total) {
 		total = int64(cfg.Events)
 	}
-	bar := newBar(progress, max(total, 1), "events", "events")
+	bar := pbar.New(progress, max(total, 1), "events", "events")
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	const burst = 100 * time.Millisecond
 
@@ -202,23 +203,6 @@ func stream(ctx, sendCtx context.Context, p *producers.Producer, tr *Traffic, cf
 		}
 	}
 	return nil
-}
-
-// newBar returns a progress bar of max steps on w, invisible if w is nil.
-func newBar(w io.Writer, max int64, desc, unit string) *progressbar.ProgressBar {
-	if w == nil {
-		return progressbar.NewOptions64(max, progressbar.OptionSetVisibility(false))
-	}
-	return progressbar.NewOptions64(max,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString(unit),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { _, _ = io.WriteString(w, "\n") }),
-	)
 }
 
 // endBar completes bar at n steps, or leaves it where it stopped if ctx

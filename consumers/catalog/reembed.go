@@ -89,10 +89,7 @@ func Reembed(ctx context.Context, cl *kgo.Client, topic string, lim schemas.Limi
 			return rep, err
 		}
 	}
-	if bar != nil {
-		_ = bar.Finish()
-		fmt.Fprintln(progress)
-	}
+	_ = bar.Finish() // ends the line (progress.New)
 	if err := ix.store.SetAlias(ctx, ItemsAlias, ix.CollectionName()); err != nil {
 		rep.Elapsed = time.Since(start)
 		return rep, fmt.Errorf("reembed: move alias %s: %w", ItemsAlias, err)

@@ -87,10 +87,11 @@ func root() *cobra.Command {
 		}
 	}
 	cmd.AddCommand(
-		runKinds("run", "Run everything: the embedded broker (unless disabled) and every consumer kind", true, app.KindClickstream, app.KindCatalog),
+		runKinds("run", "Run everything: the embedded broker (unless disabled) and every consumer kind", true, app.KindClickstream, app.KindCatalog, app.KindServing),
 		runKinds("broker", "Run only the embedded Kafka broker on 127.0.0.1:9092", true),
 		runKinds("clickstream", "Run the clickstream consumer against kafka.brokers", false, app.KindClickstream),
 		runKinds("catalog", "Run the catalog consumer against kafka.brokers", false, app.KindCatalog),
+		runKinds("serving", "Run the serving consumer (recommendation requests) against kafka.brokers", false, app.KindServing),
 		produceCmd(f),
 		recommendCmd(f),
 		embedCmd(f),
@@ -98,7 +99,7 @@ func root() *cobra.Command {
 		reembedCmd(f),
 		migrateCmd(f),
 		configCmd(f),
-		sqlCmd(),
+		sqlCmd(f),
 	)
 	return cmd
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/streamrec/streamrec/pipeline/duckdb"
 )
 
-func sqlCmd() *cobra.Command {
+func sqlCmd(f *flags) *cobra.Command {
 	var dir, format string
 	cmd := &cobra.Command{
 		Use:   `sql [--dir data/analytics] [--format table|csv|tsv|json] ["SELECT ..."]`,
@@ -27,7 +27,8 @@ TIMESTAMPs with milliseconds; event_ms, updated_ms and served_ms are there too.
 The SQL is DuckDB's. These ClickHouse functions are defined as macros:
 ` + "  " + macroNames() + `
 FROM t FINAL runs (FINAL is read as a table alias). Write instead:
-  quantileExact(0.95)(x)  quantile_disc(x, 0.95)
+  quantileExact(0.95)(x)  list_sort(list(x))[CAST(floor(0.95*count(x)) AS BIGINT)+1]
+                          (quantile_disc differs when 0.95*n is whole)
   ANY LEFT JOIN           LEFT JOIN (one row per key on the right)
   arrayJoin(a)            unnest(a)
   x -> f(x)               lambda x: f(x)  (list_transform, list_filter)`,
@@ -42,6 +43,13 @@ FROM t FINAL runs (FINAL is read as a table alias). Write instead:
 					return err
 				}
 				stmts = duckdb.SplitStatements(string(text))
+			}
+			if !cmd.Flags().Changed("dir") {
+				cfg, err := f.load(cmd)
+				if err != nil {
+					return err
+				}
+				dir = cfg.Analytics.Dir
 			}
 			db, err := duckdb.Open(cmd.Context(), dir)
 			if err != nil {
@@ -64,7 +72,7 @@ FROM t FINAL runs (FINAL is read as a table alias). Write instead:
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "data/analytics", "the embedded analytics store's folder")
+	cmd.Flags().StringVar(&dir, "dir", "", "the embedded analytics store's folder (default: config analytics.dir, data/analytics)")
 	cmd.Flags().StringVar(&format, "format", duckdb.FormatTable, "output format: "+strings.Join(duckdb.Formats, ", "))
 	return cmd
 }

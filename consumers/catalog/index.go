@@ -132,16 +132,29 @@ func NewIndexer(ctx context.Context, emb pipeline.Embedder, store pipeline.Vecto
 	if err := text.Validate("catalog.text"); err != nil {
 		return nil, err
 	}
+	coll, err := EnsureItems(ctx, store, emb)
+	if err != nil {
+		return nil, err
+	}
+	return &Indexer{embed: emb, store: store, collection: coll, text: text, tally: tally}, nil
+}
+
+// EnsureItems creates the items collection of emb's model in store and,
+// when the items alias does not exist yet, points it there; it returns the
+// collection. Every component that reads items (profiles, serving) calls
+// it at start, so it works on an empty store before the first catalog
+// change. Idempotent.
+func EnsureItems(ctx context.Context, store pipeline.VectorStore, emb pipeline.Embedder) (string, error) {
 	coll := Collection(emb.ModelVersion())
 	if err := store.EnsureCollection(ctx, coll, emb.Dim()); err != nil {
-		return nil, fmt.Errorf("catalog: collection %s: %w", coll, err)
+		return "", fmt.Errorf("catalog: collection %s: %w", coll, err)
 	}
 	if _, err := store.ResolveAlias(ctx, ItemsAlias); err != nil {
 		if err := store.SetAlias(ctx, ItemsAlias, coll); err != nil {
-			return nil, fmt.Errorf("catalog: alias %s -> %s: %w", ItemsAlias, coll, err)
+			return "", fmt.Errorf("catalog: alias %s -> %s: %w", ItemsAlias, coll, err)
 		}
 	}
-	return &Indexer{embed: emb, store: store, collection: coll, text: text, tally: tally}, nil
+	return coll, nil
 }
 
 // CollectionName is the collection the indexer writes.

@@ -36,13 +36,24 @@ const minQueries = 10
 // data the queries may run before an event could cross that edge.
 const gap = 10 * time.Minute
 
-// queryRE matches a named query: the marker line, then a ```sql block.
-var queryRE = regexp.MustCompile("(?s)<!-- query: ([a-z0-9_]+) -->[ \t]*\n```sql\n(.*?)```")
+// queryRE matches a named query: the marker line, then a ```sql block, then
+// optionally its DuckDB variant: a `<!-- duckdb: name -->` marker and a
+// second ```sql block, with nothing but blank space between.
+var queryRE = regexp.MustCompile("(?s)<!-- query: ([a-z0-9_]+) -->[ \t]*\n```sql\n(.*?)```" +
+	"(?:\\s*<!-- duckdb: ([a-z0-9_]+) -->[ \t]*\n```sql\n(.*?)```)?")
 
-type docQuery struct{ name, sql string }
+// docQuery is a named query of the guide: its ClickHouse text and, for a
+// query that cannot run unchanged on DuckDB (`streamrec sql`), the variant
+// run there instead ("" when the ClickHouse text runs on both).
+type docQuery struct{ name, sql, duckdb string }
+
+// onDuckDB is the text `streamrec sql` runs.
+func (q docQuery) onDuckDB() string { return cmp.Or(q.duckdb, q.sql) }
 
 // docQueries returns the named queries of docFile, failing the test when a
-// marker has no sql block after it, a name repeats, or there are too few.
+// marker has no sql block after it, a DuckDB variant does not directly
+// follow the query it names, a name repeats, there are too few queries, or
+// a query and the test's expectations do not pair up.
 func docQueries(t *testing.T) []docQuery {
 	t.Helper()
 	body, err := os.ReadFile(docFile)
@@ -54,6 +65,7 @@ func docQueries(t *testing.T) []docQuery {
 		t.Fatalf("%s: %d query markers but %d parse as `<!-- query: name -->` followed by a ```sql block",
 			docFile, markers, len(matches))
 	}
+	variants := 0
 	var out []docQuery
 	seen := make(map[string]bool)
 	for _, m := range matches {
@@ -61,35 +73,90 @@ func docQueries(t *testing.T) []docQuery {
 			t.Fatalf("%s: query %s appears twice", docFile, m[1])
 		}
 		seen[m[1]] = true
-		out = append(out, docQuery{name: m[1], sql: strings.TrimSpace(m[2])})
+		if m[3] != "" {
+			variants++
+			if m[3] != m[1] {
+				t.Fatalf("%s: the DuckDB variant after query %s is named %s", docFile, m[1], m[3])
+			}
+		}
+		out = append(out, docQuery{name: m[1], sql: strings.TrimSpace(m[2]), duckdb: strings.TrimSpace(m[4])})
+	}
+	if markers := strings.Count(string(body), "<!-- duckdb:"); markers != variants {
+		t.Fatalf("%s: %d duckdb markers but %d directly follow their query's ```sql block as "+
+			"`<!-- duckdb: name -->` and a ```sql block", docFile, markers, variants)
 	}
 	if len(out) < minQueries {
 		t.Fatalf("%s has %d named queries, want at least %d", docFile, len(out), minQueries)
 	}
-	return out
-}
-
-// TestAnalystQueries inserts a synthetic shop's events, catalog and served
-// recommendations, runs every query of the guide and compares its rows with
-// the answer computed in Go. It inserts everything a second time (a replay,
-// as an at-least-once consumer may) and checks again, then merges all parts
-// and checks once more: the answers must not move.
-func TestAnalystQueries(t *testing.T) {
-	queries := docQueries(t)
-	for _, q := range queries {
+	for _, q := range out {
 		if expectations[q.name] == nil {
 			t.Errorf("query %s of %s has no expectation in this test: add one", q.name, docFile)
 		}
 	}
 	for name := range expectations {
-		if !slices.ContainsFunc(queries, func(q docQuery) bool { return q.name == name }) {
+		if !seen[name] {
 			t.Errorf("expectation %s has no query in %s", name, docFile)
 		}
 	}
 	if t.Failed() {
 		t.FailNow()
 	}
+	return out
+}
 
+// backend is where the queries run: ClickHouse or DuckDB over the embedded
+// store.
+type backend struct {
+	// loc is the time zone of the backend's today() and toStartOfHour().
+	loc *time.Location
+	// now is the backend's now().
+	now func(t *testing.T) time.Time
+	// query returns every row of sql.
+	query func(sql string) ([][]cell, error)
+}
+
+// checkQueries runs each query's text (sqlOf picks ClickHouse's or
+// DuckDB's) on b in a subtest per query and compares its rows with the
+// expectation; it records in nonEmpty the queries whose expectation has
+// rows.
+func checkQueries(t *testing.T, b backend, d *dataset, queries []docQuery, sqlOf func(docQuery) string, nonEmpty map[string]bool) {
+	for _, q := range queries {
+		t.Run(q.name, func(t *testing.T) {
+			sql := sqlOf(q)
+			got, now := runQuery(t, b, sql)
+			if drift := now.Sub(d.t0); drift > gap {
+				t.Fatalf("the query ran %v after the data was built, more than its %v margin", drift, gap)
+			}
+			want := normalizeRows(expectations[q.name](d, window{now: now, loc: b.loc}))
+			if len(want) > 0 {
+				nonEmpty[q.name] = true
+			}
+			if diff := diffRows(got, want); diff != "" {
+				t.Errorf("%s\n%s\ngot:\n%s\nwant:\n%s", sql, diff, formatRows(got), formatRows(want))
+			}
+		})
+	}
+}
+
+// checkNonEmpty fails a query whose expectation had no rows in any round:
+// an empty answer checks little; only a day-over-day query may be empty
+// (just after midnight, today holds few searches).
+func checkNonEmpty(t *testing.T, queries []docQuery, nonEmpty map[string]bool) {
+	for _, q := range queries {
+		if !nonEmpty[q.name] && q.name != "trending_searches" {
+			t.Errorf("query %s: the dataset gives it no rows, so its check proves little", q.name)
+		}
+	}
+}
+
+// TestAnalystQueries inserts a synthetic shop's events, catalog and served
+// recommendations into ClickHouse, runs every query of the guide and
+// compares its rows with the answer computed in Go. It inserts everything a
+// second time (a replay, as an at-least-once consumer may) and checks
+// again, then merges all parts and checks once more: the answers must not
+// move.
+func TestAnalystQueries(t *testing.T) {
+	queries := docQueries(t)
 	cfg := chtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -108,6 +175,18 @@ func TestAnalystQueries(t *testing.T) {
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
 		t.Fatalf("server time zone %q: %v", tz, err)
+	}
+	b := backend{
+		loc: loc,
+		now: func(t *testing.T) time.Time {
+			t.Helper()
+			var now time.Time
+			if err := conn.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+				t.Fatal(err)
+			}
+			return now.In(loc)
+		},
+		query: func(sql string) ([][]cell, error) { return queryRows(ctx, conn, sql) },
 	}
 
 	d := newDataset(time.Now())
@@ -130,42 +209,25 @@ func TestAnalystQueries(t *testing.T) {
 	for _, round := range rounds {
 		round.prepare(t)
 		t.Run(round.name, func(t *testing.T) {
-			for _, q := range queries {
-				t.Run(q.name, func(t *testing.T) {
-					got, now := runQuery(ctx, t, conn, q.sql, loc)
-					if drift := now.Sub(d.t0); drift > gap {
-						t.Fatalf("the query ran %v after the data was built, more than its %v margin", drift, gap)
-					}
-					want := expectations[q.name](d, window{now: now, loc: loc})
-					if len(want) > 0 {
-						nonEmpty[q.name] = true
-					}
-					if diff := diffRows(got, normalizeRows(want)); diff != "" {
-						t.Errorf("%s\n%s\ngot:\n%s\nwant:\n%s", q.sql, diff, formatRows(got), formatRows(normalizeRows(want)))
-					}
-				})
-			}
+			checkQueries(t, b, d, queries, func(q docQuery) string { return q.sql }, nonEmpty)
 		})
 	}
-	// An empty answer checks little; only a day-over-day query may be empty
-	// (just after midnight, today holds few searches).
-	for _, q := range queries {
-		if !nonEmpty[q.name] && q.name != "trending_searches" {
-			t.Errorf("query %s: the dataset gives it no rows, so its check proves little", q.name)
-		}
-	}
+	checkNonEmpty(t, queries, nonEmpty)
 }
 
-// runQuery runs sql and returns its rows with the server's now() when it
+// runQuery runs sql and returns its rows with the backend's now() when it
 // ran. A query that straddles the start of an hour (and so perhaps of a
 // day) is run again, so that the hour and day the caller computes with are
 // the ones the query saw.
-func runQuery(ctx context.Context, t *testing.T, conn driver.Conn, sql string, loc *time.Location) ([][]cell, time.Time) {
+func runQuery(t *testing.T, b backend, sql string) ([][]cell, time.Time) {
 	t.Helper()
 	for range 3 {
-		before := serverNow(ctx, t, conn, loc)
-		rows := queryRows(ctx, t, conn, sql)
-		after := serverNow(ctx, t, conn, loc)
+		before := b.now(t)
+		rows, err := b.query(sql)
+		if err != nil {
+			t.Fatalf("%s\n%v", sql, err)
+		}
+		after := b.now(t)
 		if startOfHour(before).Equal(startOfHour(after)) {
 			return rows, before
 		}
@@ -174,25 +236,21 @@ func runQuery(ctx context.Context, t *testing.T, conn driver.Conn, sql string, l
 	return nil, time.Time{}
 }
 
-func serverNow(ctx context.Context, t *testing.T, conn driver.Conn, loc *time.Location) time.Time {
-	t.Helper()
-	var now time.Time
-	if err := conn.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
-		t.Fatal(err)
-	}
-	return now.In(loc)
-}
-
-// cell is one value of a result: a number (every integer, float and time,
-// a time as Unix seconds) or a string (strings and enums).
+// cell is one value of a result: a number (every integer, float, decimal
+// and time, a time as Unix seconds), a string (strings and enums) or NULL
+// (which ClickHouse's non-Nullable columns never hold, and no expectation
+// has).
 type cell struct {
-	num   float64
-	str   string
-	isNum bool
+	num          float64
+	str          string
+	isNum, isNil bool
 }
 
 func (c cell) String() string {
-	if c.isNum {
+	switch {
+	case c.isNil:
+		return "NULL"
+	case c.isNum:
 		return fmt.Sprint(c.num)
 	}
 	return fmt.Sprintf("%q", c.str)
@@ -200,10 +258,14 @@ func (c cell) String() string {
 
 func toCell(v any) cell {
 	switch x := v.(type) {
+	case nil:
+		return cell{isNil: true}
 	case string:
 		return cell{str: x}
 	case time.Time:
 		return cell{num: float64(x.Unix()), isNum: true}
+	case interface{ Float64() float64 }: // DuckDB's DECIMAL
+		return cell{num: x.Float64(), isNum: true}
 	}
 	rv := reflect.ValueOf(v)
 	switch {
@@ -227,12 +289,11 @@ func normalizeRows(rows [][]any) [][]cell {
 	return out
 }
 
-// queryRows returns every row of sql.
-func queryRows(ctx context.Context, t *testing.T, conn driver.Conn, sql string) [][]cell {
-	t.Helper()
+// queryRows returns every row of sql from ClickHouse.
+func queryRows(ctx context.Context, conn driver.Conn, sql string) ([][]cell, error) {
 	rows, err := conn.Query(ctx, sql)
 	if err != nil {
-		t.Fatalf("%s\n%v", sql, err)
+		return nil, err
 	}
 	defer rows.Close()
 	types := rows.ColumnTypes()
@@ -243,7 +304,7 @@ func queryRows(ctx context.Context, t *testing.T, conn driver.Conn, sql string) 
 			vals[i] = reflect.New(ct.ScanType()).Interface()
 		}
 		if err := rows.Scan(vals...); err != nil {
-			t.Fatalf("%s\n%v", sql, err)
+			return nil, err
 		}
 		row := make([]cell, len(vals))
 		for i, v := range vals {
@@ -251,10 +312,7 @@ func queryRows(ctx context.Context, t *testing.T, conn driver.Conn, sql string) 
 		}
 		out = append(out, row)
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("%s\n%v", sql, err)
-	}
-	return out
+	return out, rows.Err()
 }
 
 // diffRows describes the first difference between got and want; numbers
@@ -269,7 +327,7 @@ func diffRows(got, want [][]cell) string {
 		}
 		for j, g := range got[i] {
 			w := want[i][j]
-			same := g.isNum == w.isNum && g.str == w.str &&
+			same := g.isNum == w.isNum && g.isNil == w.isNil && g.str == w.str &&
 				math.Abs(g.num-w.num) <= 1e-9*max(1, math.Abs(g.num), math.Abs(w.num))
 			if !same {
 				return fmt.Sprintf("row %d column %d is %v, want %v", i, j, g, w)

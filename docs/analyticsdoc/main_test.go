@@ -1,6 +1,8 @@
 // Package analyticsdoc_test runs every analyst query of docs/analytics.md
-// against a real ClickHouse server and checks each answer against the same
-// number computed in Go from the dataset it inserted.
+// against a real ClickHouse server, and against DuckDB over the embedded
+// store as `streamrec sql` runs them (each query's DuckDB variant where the
+// guide gives one), and checks each answer against the same number computed
+// in Go from the dataset it inserted.
 package analyticsdoc_test
 
 import (

@@ -21,6 +21,9 @@ import (
 	"github.com/streamrec/streamrec/consumers"
 	"github.com/streamrec/streamrec/consumers/catalog"
 	"github.com/streamrec/streamrec/consumers/clickstream"
+	"github.com/streamrec/streamrec/consumers/popularity"
+	"github.com/streamrec/streamrec/consumers/profiles"
+	"github.com/streamrec/streamrec/consumers/serving"
 	"github.com/streamrec/streamrec/internal/config"
 	"github.com/streamrec/streamrec/internal/telemetry"
 	"github.com/streamrec/streamrec/pipeline"
@@ -44,6 +47,7 @@ type Kind string
 const (
 	KindClickstream Kind = "clickstream"
 	KindCatalog     Kind = "catalog"
+	KindServing     Kind = "serving"
 )
 
 // Options says what a Run starts.
@@ -89,8 +93,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	// The embedder and the vector store outlive the consumers: a draining
 	// consumer still embeds and writes. Deferred calls stop them after the
 	// consumers have stopped (g.Wait below).
+	if !cfg.Embed.Enabled && slices.Contains(opts.Kinds, KindServing) {
+		log.Warn("embed.enabled is false: not starting the serving consumer (it needs item vectors)")
+		opts.Kinds = slices.DeleteFunc(slices.Clone(opts.Kinds), func(k Kind) bool { return k == KindServing })
+	}
 	var emb *embed.Batcher
-	if cfg.Embed.Enabled && (opts.Embedder || slices.Contains(opts.Kinds, KindCatalog)) {
+	if cfg.Embed.Enabled && (opts.Embedder || len(opts.Kinds) > 0) {
 		_, batcher, stop, err := startEmbedder(cfg, log, reg)
 		if err != nil {
 			return err
@@ -98,13 +106,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		defer stop()
 		emb = batcher
 	}
+	// One vector store for every kind in this process: items (catalog),
+	// users (clickstream's profiles), both read by serving.
 	var store pipeline.VectorStore
-	if emb != nil && slices.Contains(opts.Kinds, KindCatalog) {
+	if emb != nil && len(opts.Kinds) > 0 {
 		s, closeStore, err := openStore(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		defer closeStore()
+		if _, err := catalog.EnsureItems(ctx, s, emb); err != nil {
+			return err
+		}
 		store = s
 	}
 
@@ -139,7 +152,25 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			if err != nil {
 				return err
 			}
-			sink = clickstream.NewSink(clickstream.Options{Limits: cfg.Limits, Tally: tally, Quality: quality, Analytics: an})
+			co := clickstream.Options{Limits: cfg.Limits, Tally: tally, Quality: quality, Analytics: an}
+			if store != nil {
+				up, err := profiles.NewUpdater(ctx, store, catalog.ItemsAlias, emb.Dim(), cfg.Profiles, log, reg)
+				if err != nil {
+					return err
+				}
+				log.Info("user profiles", "collection", up.Collection(), "items", up.ItemsCollection())
+				co.Then = up.Handle
+			}
+			sink = clickstream.NewSink(co)
+		case KindServing:
+			ccfg = cfg.Serving.Config
+			srv, closeReplies, err := startServing(gctx, g, cfg, log, reg, store, emb, an)
+			if err != nil {
+				return err
+			}
+			// Closed when Run returns: after the consumer's last replies.
+			defer closeReplies()
+			sink = srv.Sink()
 		case KindCatalog:
 			ccfg, tally = cfg.Catalog.Config, catalog.NewTally(reg)
 			if store == nil {
@@ -169,7 +200,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			return fmt.Errorf("%s consumer: %w", k, err)
 		}
 		g.Go(func() error { return c.Run(gctx) })
-		g.Go(func() error { return tally.Run(gctx, cfg.ReportInterval, log.With("kind", string(k))) })
+		if tally != nil {
+			g.Go(func() error { return tally.Run(gctx, cfg.ReportInterval, log.With("kind", string(k))) })
+		}
 		kinds = append(kinds, string(k))
 	}
 	if cfg.Metrics.Addr != "" {
@@ -224,6 +257,37 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (pipeli
 		}
 		return s, func() { s.Close() }, nil
 	}
+}
+
+// startServing builds the serving consumer's server: profiles from store,
+// popularity from a clickstream follower it starts in g, a reply producer
+// that sends at once (and creates reply topics on brokers that allow it).
+func startServing(ctx context.Context, g *errgroup.Group, cfg config.Config, log *slog.Logger, reg prometheus.Registerer,
+	store pipeline.VectorStore, emb pipeline.Embedder, an pipeline.Analytics) (*serving.Server, func(), error) {
+	tracker, err := popularity.NewTracker(cfg.Popularity)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.Go(func() error {
+		return popularity.Follow(ctx, cfg.Kafka, cfg.Topics.Clickstream.Name, cfg.Popularity.Lookback, store, catalog.ItemsAlias, tracker, log.With("kind", "popularity"))
+	})
+	kopts, err := cfg.Kafka.Opts(log)
+	if err != nil {
+		return nil, nil, err
+	}
+	replies, err := kgo.NewClient(append(kopts, kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation(), kgo.UnknownTopicRetries(1))...)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := serving.New(serving.Deps{
+		Store: store, ItemsAlias: catalog.ItemsAlias, Profiles: profiles.NewReader(store), Popularity: tracker,
+		Embedder: emb, Analytics: an, Replies: replies,
+	}, cfg.Serving.Server, log.With("kind", "serving"), reg)
+	if err != nil {
+		replies.Close()
+		return nil, nil, err
+	}
+	return srv, replies.Close, nil
 }
 
 // openAnalytics opens the configured analytics store. For ClickHouse it

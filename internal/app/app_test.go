@@ -65,7 +65,7 @@ func start(t *testing.T, withModel bool, env ...string) (config.Config, string, 
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() {
-		done <- Run(ctx, cfg, log, Options{Broker: true, Kinds: []Kind{KindClickstream, KindCatalog}, Ready: func(a string) { ready <- a }})
+		done <- Run(ctx, cfg, log, Options{Broker: true, Kinds: []Kind{KindClickstream, KindCatalog, KindServing}, Ready: func(a string) { ready <- a }})
 	}()
 	var once sync.Once
 	stop := func() {

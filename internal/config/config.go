@@ -19,6 +19,9 @@ import (
 	"github.com/streamrec/streamrec/consumers"
 	"github.com/streamrec/streamrec/consumers/catalog"
 	"github.com/streamrec/streamrec/consumers/clickstream"
+	"github.com/streamrec/streamrec/consumers/popularity"
+	"github.com/streamrec/streamrec/consumers/profiles"
+	"github.com/streamrec/streamrec/consumers/serving"
 	"github.com/streamrec/streamrec/pipeline/broker"
 	"github.com/streamrec/streamrec/pipeline/clickhouse"
 	"github.com/streamrec/streamrec/pipeline/embed"
@@ -44,6 +47,14 @@ type Config struct {
 	// Their topics come from the topics section.
 	Clickstream Clickstream `yaml:"clickstream"`
 	Catalog     Catalog     `yaml:"catalog"`
+	// Serving configures the consumer of recommendation requests.
+	Serving Serving `yaml:"serving"`
+	// Profiles configures the real-time user profiles the clickstream
+	// consumer keeps (when embed.enabled).
+	Profiles profiles.Config `yaml:"profiles"`
+	// Popularity configures the cold-start popularity the serving consumer
+	// keeps.
+	Popularity popularity.Config `yaml:"popularity"`
 	// VectorStore says where item and user vectors live.
 	VectorStore VectorStore `yaml:"vectorstore"`
 	// Analytics says where analysts' rows (events, items, recommendations)
@@ -65,6 +76,13 @@ type Config struct {
 type Clickstream struct {
 	consumers.Config `yaml:",inline"`
 	Quality          clickstream.QualityConfig `yaml:"quality"`
+}
+
+// Serving configures the serving consumer: its consumer group on
+// topics.requests and how it answers.
+type Serving struct {
+	consumers.Config `yaml:",inline"`
+	Server           serving.Config `yaml:",inline"`
 }
 
 // Catalog configures the catalog consumer: its consumer group and how an
@@ -152,6 +170,9 @@ func Default() Config {
 		Limits:         schemas.DefaultLimits(),
 		Metrics:        Metrics{Addr: "127.0.0.1:9464"},
 		Clickstream:    Clickstream{Config: clickstreamConsumer(), Quality: clickstream.DefaultQualityConfig()},
+		Serving:        Serving{Config: servingConsumer(), Server: serving.DefaultConfig()},
+		Profiles:       profiles.DefaultConfig(),
+		Popularity:     popularity.DefaultConfig(),
 		Catalog:        Catalog{Config: consumers.DefaultConfig("streamrec-catalog"), Text: catalog.DefaultTextConfig()},
 		Analytics:      Analytics{Backend: "local", Dir: "data/analytics", Local: parquetstore.DefaultConfig(), ClickHouse: clickhouse.DefaultAnalyticsConfig()},
 		ClickHouse:     clickhouse.DefaultConfig(),
@@ -171,6 +192,16 @@ func Default() Config {
 func clickstreamConsumer() consumers.Config {
 	c := consumers.DefaultConfig("streamrec-clickstream")
 	c.Batch.MaxRecords = 5000
+	return c
+}
+
+// servingConsumer is the runtime's default tuned for latency: a request is
+// handed to the server as soon as it is fetched.
+func servingConsumer() consumers.Config {
+	c := consumers.DefaultConfig("streamrec-serving")
+	c.Batch.MaxRecords = 256
+	c.Batch.MaxWait = 0
+	c.FetchMaxWait = 100 * time.Millisecond
 	return c
 }
 
@@ -213,6 +244,8 @@ func decodeYAML(data []byte, cfg *Config) error {
 func (c *Config) derive() {
 	c.Clickstream.Topics = []string{c.Topics.Clickstream.Name}
 	c.Catalog.Topics = []string{c.Topics.Catalog.Name}
+	c.Serving.Topics = []string{c.Topics.Requests.Name}
+	c.Serving.Server.Limits = c.Limits
 	c.Producer.ClickstreamTopic = c.Topics.Clickstream.Name
 	c.Producer.CatalogTopic = c.Topics.Catalog.Name
 	c.Producer.Limits = c.Limits
@@ -253,6 +286,10 @@ func (c Config) Validate() error {
 	add(c.Clickstream.Validate("clickstream"))
 	add(c.Clickstream.Quality.Validate("clickstream.quality"))
 	add(c.Catalog.Config.Validate("catalog"))
+	add(c.Serving.Config.Validate("serving"))
+	add(c.Serving.Server.Validate("serving"))
+	add(c.Profiles.Validate("profiles"))
+	add(c.Popularity.Validate("popularity"))
 	add(c.Catalog.Text.Validate("catalog.text"))
 	switch c.VectorStore.Backend {
 	case "local":

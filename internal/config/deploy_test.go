@@ -28,7 +28,7 @@ var (
 // subcommands are streamrec's subcommands. cmd/streamrec is package main and
 // cannot be imported, so the list is kept here by hand: update it with
 // root() in cmd/streamrec/main.go.
-var subcommands = []string{"run", "broker", "clickstream", "catalog", "produce", "migrate", "reembed", "embed", "center", "config"}
+var subcommands = []string{"run", "broker", "clickstream", "catalog", "serving", "produce", "recommend", "migrate", "reembed", "embed", "center", "config", "sql"}
 
 // envKeys maps every STREAMREC_* variable that names a config key to its
 // dotted path.
@@ -250,7 +250,7 @@ func TestComposeServices(t *testing.T) {
 		})
 	}
 	slices.Sort(streamrec)
-	if want := []string{"catalog", "clickstream", "migrate", "produce"}; !slices.Equal(streamrec, want) {
+	if want := []string{"catalog", "clickstream", "migrate", "produce", "serving"}; !slices.Equal(streamrec, want) {
 		t.Errorf("streamrec services = %v, want %v", streamrec, want)
 	}
 	for _, tool := range []string{"produce", "migrate"} {

@@ -99,6 +99,9 @@ FROM events FINAL WHERE item_id = 'A' GROUP BY h, d, sod ORDER BY h`,
 		"h\td\tsod\tviews\trevenue\tusers\tviewers\tl\tym\n" +
 			"2024-05-01 10:00:00\t2024-05-01\t2024-05-01 00:00:00\t2\t10\t2\t2\täb\t202405\n" +
 			"2024-05-01 11:00:00\t2024-05-01\t2024-05-01 00:00:00\t0\t7.5\t1\t0\täb\t202405\n"},
+	{"yesterday and sumIf of nothing", `SELECT CAST(yesterday() = today() - INTERVAL 1 DAY AS INTEGER) AS y, typeof(yesterday()) AS t,
+    sumIf(price, event_type = 'none') AS no_revenue, sumIf(quantity, event_type = 'none') AS no_units FROM events`,
+		"y\tt\tno_revenue\tno_units\n1\tDATE\t0\t0\n"},
 	{"argMax and dateDiff", "SELECT argMax(title, updated_at) AS t, dateDiff('hour', min(updated_at), max(updated_at)) AS hours FROM raw.items WHERE item_id = 'A'",
 		"t\thours\nRed shoe\t1\n"},
 }

@@ -199,7 +199,8 @@ GROUP BY 1, 2, 3, 4`},
 
 // Macros are the ClickHouse functions defined as DuckDB macros, so that
 // queries written for ClickHouse run unchanged. Aggregates come back as
-// BIGINT where ClickHouse has UInt64. Functions DuckDB already has under
+// BIGINT where ClickHouse has UInt64; sumIf over no matching row is 0, as
+// in ClickHouse (DuckDB's sum of nothing is NULL). Functions DuckDB already has under
 // the same name (argMax, argMin, dateDiff, if, today, now, round) need
 // none. Not covered: parametric aggregates such as quantileExact(0.95)(x)
 // (use quantile_disc(x, 0.95)), ANY JOIN, arrayJoin, lambdas (x -> ...).
@@ -210,6 +211,7 @@ var Macros = []string{
 	"toMonday(t) AS CAST(date_trunc('week', CAST(t AS TIMESTAMP)) AS DATE)",
 	"toStartOfMonth(t) AS CAST(date_trunc('month', CAST(t AS TIMESTAMP)) AS DATE)",
 	"toDate(t) AS CAST(t AS DATE)",
+	"yesterday() AS today() - 1",
 	"toDateTime(t) AS CAST(t AS TIMESTAMP)",
 	"toYYYYMM(t) AS CAST(year(t) * 100 + month(t) AS UINTEGER)",
 	"toYYYYMMDD(t) AS CAST(year(t) * 10000 + month(t) * 100 + day(t) AS UINTEGER)",
@@ -219,7 +221,7 @@ var Macros = []string{
 	"toInt64(x) AS CAST(x AS BIGINT)",
 	"toUInt64(x) AS CAST(x AS UBIGINT)",
 	"countIf(c) AS count(*) FILTER (WHERE c)",
-	"sumIf(x, c) AS sum(x) FILTER (WHERE c)",
+	"sumIf(x, c) AS coalesce(sum(x) FILTER (WHERE c), 0)",
 	"avgIf(x, c) AS avg(x) FILTER (WHERE c)",
 	"uniqExact(x) AS count(DISTINCT x)",
 	"uniqExactIf(x, c) AS count(DISTINCT x) FILTER (WHERE c)",

@@ -51,6 +51,7 @@ bench: deps artifacts
 	$(GO) test -run '^$$' -bench Freshness -benchtime=1x -timeout 20m ./consumers/catalog/
 	STREAMREC_REQUIRE_CLICKHOUSE=1 $(GO) test -run '^$$' -bench 'Ingest|DedupWindow' -benchtime=1x -timeout 20m ./consumers/clickstream/
 	STREAMREC_REQUIRE_CLICKHOUSE=1 $(GO) test -run '^$$' -bench InsertEvents -benchtime=3x -timeout 20m ./pipeline/clickhouse/
+	STREAMREC_REQUIRE_MODEL=1 $(GO) test -run '^$$' -bench Serving -benchtime=1x -timeout 20m ./internal/app/
 
 ## fuzz: a short run of every decoder fuzzer (FUZZTIME per target).
 FUZZTIME ?= 15s

@@ -45,6 +45,13 @@ type Config struct {
 	MaxBufferedBytes   int `yaml:"max_buffered_bytes"`
 	// MaxPollRecords caps the records taken from the client per poll.
 	MaxPollRecords int `yaml:"max_poll_records"`
+	// MaxInFlight is how many batches of one partition may be in the sink
+	// at once. 1 keeps a partition's batches strictly one after another
+	// (what order-sensitive sinks, such as profile updates, need). More
+	// lets a sink whose confirmation waits (a group commit) work on the next
+	// batch meanwhile; offsets are still committed in order, each only once
+	// its batch and every earlier one are confirmed.
+	MaxInFlight int `yaml:"max_in_flight"`
 	// FetchMaxBytes caps one fetch response, and so the client's own buffer.
 	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
 	// FetchMaxWait is how long the broker may hold a fetch waiting for
@@ -87,6 +94,7 @@ func DefaultConfig(group string, topics ...string) Config {
 		MaxBufferedRecords: 10_000,
 		MaxBufferedBytes:   16 << 20,
 		MaxPollRecords:     10_000,
+		MaxInFlight:        1,
 		FetchMaxBytes:      16 << 20,
 		FetchMaxWait:       500 * time.Millisecond,
 		StartOffset:        "earliest",
@@ -111,6 +119,8 @@ func (c Config) Validate(prefix string) error {
 		return fmt.Errorf("%s.max_buffered_bytes must be > 0", prefix)
 	case c.MaxPollRecords <= 0:
 		return fmt.Errorf("%s.max_poll_records must be > 0", prefix)
+	case c.MaxInFlight <= 0:
+		return fmt.Errorf("%s.max_in_flight must be > 0", prefix)
 	case c.FetchMaxBytes <= 0:
 		return fmt.Errorf("%s.fetch_max_bytes must be > 0", prefix)
 	case c.FetchMaxWait < 10*time.Millisecond:

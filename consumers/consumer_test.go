@@ -563,3 +563,55 @@ func TestConfigValidateNamesKey(t *testing.T) {
 		t.Fatalf("default config invalid: %v", err)
 	}
 }
+
+// TestInFlightCommitsInOrder: with several batches of a partition in the
+// sink at once, a later batch confirmed before an earlier one is not
+// committed past the gap: stopped while the first batch hangs, nothing of
+// the partition is committed, and after a restart every record comes again
+// and everything ends committed.
+func TestInFlightCommitsInOrder(t *testing.T) {
+	kc := cluster(t)
+	cl := client(t, kc)
+	var rs []*kgo.Record
+	for i := range 20 {
+		rs = append(rs, &kgo.Record{Topic: topic, Partition: 0, Key: []byte("same-key"), Value: []byte(strconv.Itoa(i))})
+	}
+	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var laterDone atomic.Int64
+	first := make(chan struct{}) // never closed: the first batch hangs until the hard stop
+	hang := pipeline.SinkFunc(func(ctx context.Context, batch []pipeline.Record) (pipeline.Result, error) {
+		if batch[0].Offset == 0 {
+			select {
+			case <-first:
+			case <-ctx.Done():
+			}
+			return pipeline.Result{}, ctx.Err()
+		}
+		laterDone.Add(int64(len(batch)))
+		return pipeline.Result{}, nil
+	})
+	cfg := testConfig("g-inflight")
+	cfg.Batch.MaxRecords = 5
+	cfg.MaxInFlight = 4
+	cfg.ShutdownTimeout = 200 * time.Millisecond
+	r := start(t, kc, cfg, hang)
+	eventually(t, 20*time.Second, "later batches confirmed while the first hangs", func() bool { return laterDone.Load() >= 15 })
+	_ = r.stop(t) // the hard stop ends the hanging batch
+	if got := committed(t, kc, "g-inflight"); len(got) != 0 {
+		t.Fatalf("committed %v past an unconfirmed batch", got)
+	}
+
+	up := newRecorder(nil)
+	cfg.ShutdownTimeout = 10 * time.Second
+	r2 := start(t, kc, cfg, up)
+	eventually(t, 20*time.Second, "all records after restart", func() bool { return up.count() >= 20 })
+	if err := r2.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	assertAllOnce(t, up.values(), 20)
+	if got := committed(t, kc, "g-inflight"); got[0] != 20 {
+		t.Errorf("committed %v, want partition 0 at 20", got)
+	}
+}

@@ -139,11 +139,54 @@ func (w *worker) run() {
 		w.mu.Unlock()
 		close(w.done)
 	}()
+	if w.c.cfg.MaxInFlight > 1 {
+		w.runPipelined(w.c.cfg.MaxInFlight)
+		return
+	}
 	for {
 		batch, ok := w.next()
 		if !ok || !w.process(batch) {
 			return
 		}
+	}
+}
+
+// runPipelined writes up to n batches to the sink at once. Each batch's
+// goroutine waits for the previous batch's outcome before marking its own
+// offsets, so marks (and commits) stay in offset order, and a batch whose
+// predecessor was not confirmed is not marked either. It returns once every
+// batch it started has finished.
+func (w *worker) runPipelined(n int) {
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	prev := make(chan bool, 1)
+	prev <- true
+	for {
+		batch, ok := w.next()
+		if !ok {
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-w.stop:
+			return
+		}
+		mine := make(chan bool, 1)
+		wg.Add(1)
+		go func(before <-chan bool) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ok := w.write(batch, nil)
+			ok = <-before && ok
+			if ok {
+				w.c.cl.MarkCommitRecords(batch[len(batch)-1])
+			} else {
+				w.stopNow() // a gap: nothing after it may be marked
+			}
+			mine <- ok
+		}(prev)
+		prev = mine
 	}
 }
 
@@ -202,7 +245,16 @@ func (w *worker) next() ([]*kgo.Record, bool) {
 // for commit. It returns false if the worker was stopped before the batch
 // was confirmed; the batch is then left uncommitted.
 func (w *worker) process(batch []*kgo.Record) bool {
-	recs := w.recs[:0]
+	if !w.write(batch, w.recs[:0]) {
+		return false
+	}
+	w.c.cl.MarkCommitRecords(batch[len(batch)-1])
+	return true
+}
+
+// write is process without the mark: it converts batch into recs (a
+// buffer to reuse, or nil), writes it and dead-letters the rejections.
+func (w *worker) write(batch []*kgo.Record, recs []pipeline.Record) bool {
 	for _, r := range batch {
 		rec := pipeline.Record{
 			Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
@@ -216,7 +268,9 @@ func (w *worker) process(batch []*kgo.Record) bool {
 		}
 		recs = append(recs, rec)
 	}
-	w.recs = recs
+	if cap(recs) > cap(w.recs) && w.c.cfg.MaxInFlight == 1 {
+		w.recs = recs
+	}
 
 	c := w.c
 	m := c.metrics
@@ -256,7 +310,6 @@ func (w *worker) process(batch []*kgo.Record) bool {
 			return false
 		}
 	}
-	c.cl.MarkCommitRecords(batch[len(batch)-1])
 	return true
 }
 

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(chtest.Wrap(m)) }
 // returns its config and the broker's address. env adds STREAMREC_*
 // settings. Without withModel the embedder is off (the catalog consumer
 // then only validates).
-func start(t *testing.T, withModel bool, env ...string) (config.Config, string, func()) {
+func start(t testing.TB, withModel bool, env ...string) (config.Config, string, func()) {
 	t.Helper()
 	env = append([]string{
 		"STREAMREC_BROKER_PORT=0",
@@ -91,7 +91,7 @@ func start(t *testing.T, withModel bool, env ...string) (config.Config, string, 
 
 // waitCommitted waits until group has committed the end offset of every
 // partition of topic, that is, consumed and confirmed everything.
-func waitCommitted(t *testing.T, addr, group, topic string) {
+func waitCommitted(t testing.TB, addr, group, topic string) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -129,7 +129,7 @@ func waitCommitted(t *testing.T, addr, group, topic string) {
 }
 
 // readAll reads every record of topic.
-func readAll(t *testing.T, addr, topic string) []*kgo.Record {
+func readAll(t testing.TB, addr, topic string) []*kgo.Record {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {

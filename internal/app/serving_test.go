@@ -35,7 +35,7 @@ var shop = []schemas.CatalogChange{
 }
 
 // sendJSON produces values to topic keyed by key(v) and waits for the acks.
-func sendJSON[T any](t *testing.T, addr, topic string, vs []T, key func(T) string) {
+func sendJSON[T any](t testing.TB, addr, topic string, vs []T, key func(T) string) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {

@@ -23,7 +23,8 @@ build:
 
 ## run: the embedded broker, every consumer kind, metrics on :9464.
 run: deps artifacts build
-	$(BIN) run --data-dir $(DATA_DIR)
+	bash scripts/movielens.sh >/dev/null
+	$(BIN) run --data-dir $(DATA_DIR) --demo
 
 ## test: vet, formatting, then every test (race detector on). The ClickHouse
 ## tests start and stop their own throwaway clickhouse-server (Debian's 18.16).

@@ -70,9 +70,11 @@ func root() *cobra.Command {
 	pf.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (config log.level)")
 	pf.StringSliceVar(&f.brokers, "brokers", nil, "external Kafka brokers host:port,... (config kafka.brokers); disables the embedded broker")
 
+	var demo app.Demo
+	var withDemo bool
 	runKinds := func(use, short string, broker bool, kinds ...app.Kind) *cobra.Command {
 		embedder := use == "run"
-		return &cobra.Command{
+		cmd := &cobra.Command{
 			Use:   use,
 			Short: short,
 			Args:  cobra.NoArgs,
@@ -82,9 +84,21 @@ func root() *cobra.Command {
 					return err
 				}
 				log := cfg.Logger(cmd.ErrOrStderr())
-				return app.Run(cmd.Context(), cfg, log, app.Options{Broker: broker, Kinds: kinds, Embedder: embedder, Banner: cmd.OutOrStdout()})
+				opts := app.Options{Broker: broker, Kinds: kinds, Embedder: embedder, Banner: cmd.OutOrStdout()}
+				if withDemo {
+					demo.Out, demo.Progress = cmd.OutOrStdout(), cmd.ErrOrStderr()
+					opts.Demo = &demo
+				}
+				return app.Run(cmd.Context(), cfg, log, opts)
 			},
 		}
+		if use == "run" {
+			fl := cmd.Flags()
+			fl.BoolVar(&withDemo, "demo", false, "seed the MovieLens catalog, replay its ratings as the clickstream and print live recommendations (make run)")
+			fl.StringVar(&demo.Dataset, "demo-dataset", ".cache/datasets/movielens/ratings.csv", "the ratings CSV scripts/movielens.sh writes")
+			fl.IntVar(&demo.Rate, "demo-rate", 200, "events/s of the background replay")
+		}
+		return cmd
 	}
 	cmd.AddCommand(
 		runKinds("run", "Run everything: the embedded broker (unless disabled) and every consumer kind", true, app.KindClickstream, app.KindCatalog, app.KindServing),

@@ -62,6 +62,9 @@ type Options struct {
 	Embedder bool
 	// Banner, if not nil, gets the how-to-send-events text once ready.
 	Banner io.Writer
+	// Demo, if not nil, runs the MovieLens demo once everything is started
+	// (`streamrec run --demo`, which `make run` uses).
+	Demo *Demo
 	// Ready, if not nil, is called with the broker address once everything
 	// is started (tests use it).
 	Ready func(brokerAddr string)
@@ -226,6 +229,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 	if opts.Ready != nil {
 		opts.Ready(cfg.Kafka.Brokers[0])
+	}
+	if opts.Demo != nil {
+		if store == nil || !slices.Contains(opts.Kinds, KindServing) {
+			log.Warn("the demo needs embed.enabled and the serving consumer; skipping it")
+		} else {
+			g.Go(func() error {
+				if err := runDemo(gctx, cfg, log, store, *opts.Demo); err != nil && gctx.Err() == nil {
+					log.Error("demo stopped", "err", err)
+				}
+				return nil
+			})
+		}
 	}
 	if len(kinds) == 0 {
 		// A broker-only run: keep serving until asked to stop.

@@ -30,6 +30,7 @@ import (
 	"regexp"
 	"sync"
 
+	"github.com/streamrec/streamrec/internal/dirlock"
 	"github.com/streamrec/streamrec/pipeline"
 )
 
@@ -358,4 +359,14 @@ func (s *Store) saveAliases() error {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(s.dir, "aliases.json"), raw)
+}
+
+// lockDir locks the folder's lock file (internal/dirlock), reporting
+// another holder as ErrLocked.
+func lockDir(path string) (*os.File, error) {
+	f, err := dirlock.Lock(path)
+	if errors.Is(err, dirlock.ErrLocked) {
+		return nil, ErrLocked
+	}
+	return f, err
 }

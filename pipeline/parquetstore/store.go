@@ -57,6 +57,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamrec/streamrec/internal/dirlock"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/schemas"
 )
@@ -212,4 +213,14 @@ func (s *Store) Close() error {
 	<-s.items.done
 	<-s.recos.done
 	return s.lock.Close()
+}
+
+// lockDir locks the folder's lock file (internal/dirlock), reporting
+// another holder as ErrLocked.
+func lockDir(path string) (*os.File, error) {
+	f, err := dirlock.Lock(path)
+	if errors.Is(err, dirlock.ErrLocked) {
+		return nil, ErrLocked
+	}
+	return f, err
 }

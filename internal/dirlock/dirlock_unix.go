@@ -1,6 +1,6 @@
 //go:build unix
 
-package localstore
+package dirlock
 
 import (
 	"errors"
@@ -8,9 +8,11 @@ import (
 	"syscall"
 )
 
-// lockDir takes an exclusive advisory lock on path; the kernel drops it when
-// the process dies, so a killed store never blocks the next Open.
-func lockDir(path string) (*os.File, error) {
+// Lock takes an exclusive advisory lock on the file at path (created if
+// missing); the kernel drops it when the process dies, so a killed store
+// never blocks the next open. It returns ErrLocked if another holder has it.
+// Closing the file releases the lock.
+func Lock(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err

@@ -56,7 +56,10 @@ func (r *Record) HeaderValue(key string) ([]byte, bool) {
 //     runtime writes them to the dead-letter topic before committing.
 //   - Write must be idempotent: after a crash a batch may be delivered again.
 //   - Write is called by one goroutine per partition, so a Sink must be safe
-//     for concurrent use across partitions.
+//     for concurrent use across partitions. With the runtime's
+//     max_in_flight > 1, batches of one partition are also written
+//     concurrently and may be confirmed out of order (offsets are still
+//     committed in order); only order-insensitive sinks may allow that.
 type Sink interface {
 	Write(ctx context.Context, batch []Record) (Result, error)
 }

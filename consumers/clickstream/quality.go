@@ -173,7 +173,6 @@ func (q *Quality) Check(events []schemas.ClickEvent, verdicts []Verdict) (out []
 				continue
 			}
 			inBatch[h] = struct{}{}
-			hashes = append(hashes, h)
 		}
 		if buckets != nil {
 			b, ok := buckets[ev.UserID]
@@ -198,6 +197,11 @@ func (q *Quality) Check(events []schemas.ClickEvent, verdicts []Verdict) (out []
 			}
 			b.tokens--
 			buckets[ev.UserID] = b
+		}
+		// Only kept events enter the window: a rate-limited one whose
+		// dead-letter was not confirmed must be judged the same next time.
+		if q.cfg.DedupWindow > 0 {
+			hashes = append(hashes, maphash.String(q.seed, ev.EventID))
 		}
 		out = append(out, Keep)
 	}

@@ -104,6 +104,14 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("burst: kept %d, limited %d (want 101, 50, the other user kept)", k, l)
 	}
 	commit()
+	// The limited events did not enter the dedup window: delivered again
+	// (their dead letters unconfirmed), they are judged limited again.
+	q2 := newQuality(t, QualityConfig{DedupWindow: 1000, RateLimit: RateLimitConfig{EventsPerSecond: 20, Burst: 100, MaxUsers: 10}})
+	v, commit2 := q2.Check(burst, nil)
+	commit2()
+	if again, _ := q2.Check(burst[100:150], nil); count(again, Limited) != 50 {
+		t.Errorf("redelivered limited events: %d limited of 50 (verdicts %v)", count(again, Limited), again)
+	}
 	// One second later the bot has earned 20 tokens.
 	var later []schemas.ClickEvent
 	for i := range 30 {

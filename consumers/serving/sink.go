@@ -282,8 +282,10 @@ type outcome struct {
 
 // pendingOutcomes keeps the outcomes of a failed Write, by partition and
 // offset, for the runtime's retry of the same batch: a request answered
-// once is not answered again, and its row is not lost. Each Write replaces
-// its partitions' entries, so at most one batch per partition is kept.
+// once is not answered again, and its row is not lost. A Write takes only
+// its own offsets' entries (batches of one partition may be in flight
+// together); entries of a batch that is never retried (dead-lettered for
+// good) stay until the process ends.
 type pendingOutcomes struct {
 	mu sync.Mutex
 	m  map[partitionKey]map[int64]outcome
@@ -296,11 +298,21 @@ func (p *pendingOutcomes) take(batch []pipeline.Record) map[partitionKey]map[int
 	var out map[partitionKey]map[int64]outcome
 	for i := range batch {
 		k := partitionOf(&batch[i])
-		if m, ok := p.m[k]; ok {
-			if out == nil {
-				out = map[partitionKey]map[int64]outcome{}
-			}
-			out[k] = m
+		o, ok := p.m[k][batch[i].Offset]
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = map[partitionKey]map[int64]outcome{}
+		}
+		if out[k] == nil {
+			out[k] = map[int64]outcome{}
+		}
+		out[k][batch[i].Offset] = o
+		// Only this batch's offsets: with serving.max_in_flight > 1 other
+		// batches of the partition may be retrying at the same time.
+		delete(p.m[k], batch[i].Offset)
+		if len(p.m[k]) == 0 {
 			delete(p.m, k)
 		}
 	}

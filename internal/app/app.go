@@ -62,6 +62,10 @@ type Options struct {
 	Embedder bool
 	// Banner, if not nil, gets the how-to-send-events text once ready.
 	Banner io.Writer
+	// Job, if not nil, runs once everything is started, with the config in
+	// use and the process's vector store; Run stops everything when it
+	// returns and returns its error (`streamrec eval`).
+	Job func(ctx context.Context, cfg config.Config, store pipeline.VectorStore) error
 	// Demo, if not nil, runs the MovieLens demo once everything is started
 	// (`streamrec run --demo`, which `make run` uses).
 	Demo *Demo
@@ -139,7 +143,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		an = a
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(runCtx)
+	// fail stops what was started before returning err, so nothing runs on
+	// against the stores the deferred calls then close.
+	fail := func(err error) error {
+		cancel()
+		_ = g.Wait()
+		return err
+	}
 	metrics := consumers.NewMetrics(reg)
 	var kinds []string
 	for _, k := range opts.Kinds {
@@ -153,13 +166,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			ccfg, tally = cfg.Clickstream.Config, clickstream.NewTally(reg)
 			quality, err := clickstream.NewQuality(cfg.Clickstream.Quality, reg)
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			co := clickstream.Options{Limits: cfg.Limits, Tally: tally, Quality: quality, Analytics: an}
 			if store != nil {
 				up, err := profiles.NewUpdater(ctx, store, catalog.ItemsAlias, emb.Dim(), cfg.Profiles, log, reg)
 				if err != nil {
-					return err
+					return fail(err)
 				}
 				log.Info("user profiles", "collection", up.Collection(), "items", up.ItemsCollection())
 				co.Then = up.Handle
@@ -169,7 +182,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			ccfg = cfg.Serving.Config
 			srv, closeReplies, err := startServing(gctx, g, cfg, log, reg, store, emb, an)
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			// Closed when Run returns: after the consumer's last replies.
 			defer closeReplies()
@@ -187,7 +200,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			}
 			ix, err := catalog.NewIndexer(ctx, emb, store, cfg.Catalog.Text, tally)
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			log.Info("catalog indexing", "collection", ix.CollectionName(), "alias", catalog.ItemsAlias, "backend", cfg.VectorStore.Backend)
 			s := catalog.NewIndexingSink(cfg.Limits, nil, ix)
@@ -196,11 +209,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			}
 			sink = s
 		default:
-			return fmt.Errorf("unknown consumer kind %q", k)
+			return fail(fmt.Errorf("unknown consumer kind %q", k))
 		}
 		c, err := consumers.New(cfg.Kafka, ccfg, sink, consumers.WithLogger(log.With("kind", string(k))), consumers.WithMetrics(metrics))
 		if err != nil {
-			return fmt.Errorf("%s consumer: %w", k, err)
+			return fail(fmt.Errorf("%s consumer: %w", k, err))
 		}
 		g.Go(func() error { return c.Run(gctx) })
 		if tally != nil {
@@ -219,7 +232,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 		srv, err := telemetry.Listen(cfg.Metrics.Addr, reg, health, log)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		g.Go(func() error { return srv.Run(gctx) })
 	}
@@ -229,6 +242,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 	if opts.Ready != nil {
 		opts.Ready(cfg.Kafka.Brokers[0])
+	}
+	if opts.Job != nil {
+		g.Go(func() error {
+			if err := opts.Job(gctx, cfg, store); err != nil {
+				return err
+			}
+			return errJobDone
+		})
 	}
 	if opts.Demo != nil {
 		if store == nil || !slices.Contains(opts.Kinds, KindServing) {
@@ -246,7 +267,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		// A broker-only run: keep serving until asked to stop.
 		g.Go(func() error { <-gctx.Done(); return nil })
 	}
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, errJobDone) {
 		return err
 	}
 	return nil
@@ -273,6 +294,9 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (pipeli
 		return s, func() { s.Close() }, nil
 	}
 }
+
+// errJobDone ends a Run whose Job finished.
+var errJobDone = errors.New("job done")
 
 // startServing builds the serving consumer's server: profiles from store,
 // popularity from a clickstream follower it starts in g, a reply producer

@@ -97,8 +97,16 @@ func runDemo(ctx context.Context, cfg config.Config, log *slog.Logger, store pip
 	}
 	fmt.Fprintf(d.Out, "\ndemo: replayed %d events of %s; the rest of the %d ratings flow at %d events/s in the background\n",
 		len(mine), user, len(ds.Ratings), d.Rate)
+	rctx, rcancel := context.WithCancel(ctx)
 	replayDone := make(chan error, 1)
-	go func() { replayDone <- replay(ctx, p, rest, d.Rate) }()
+	go func() { replayDone <- replay(rctx, p, rest, d.Rate) }()
+	// The replay uses cl: stop it and wait before cl closes.
+	defer func() {
+		rcancel()
+		if replayDone != nil {
+			<-replayDone
+		}
+	}()
 
 	rc := reco.DefaultConfig()
 	rc.RequestTopic = cfg.Topics.Requests.Name
@@ -112,7 +120,16 @@ func runDemo(ctx context.Context, cfg config.Config, log *slog.Logger, store pip
 
 	// Wait until the user's profile is there: a personal (not fallback) reply.
 	var reply schemas.RecoReply
+	retry := time.NewTicker(250 * time.Millisecond)
+	defer retry.Stop()
 	for deadline := time.Now().Add(time.Minute); (reply.Fallback || reply.RequestID == "") && time.Now().Before(deadline); {
+		if reply.RequestID != "" {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-retry.C:
+			}
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -157,6 +174,7 @@ Query what happened so far (docs/analytics.md):
 `, user, user, addr, cfg.Topics.Requests.Name, addr)
 	select {
 	case err := <-replayDone:
+		replayDone = nil
 		if err == nil {
 			fmt.Fprintf(d.Out, "demo: replay finished (%d events)\n", len(rest))
 		}

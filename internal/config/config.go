@@ -289,6 +289,16 @@ func (c Config) Validate() error {
 		add(fmt.Errorf("limits: %w", err))
 	}
 	add(c.Clickstream.Validate("clickstream"))
+	// Profiles and the quality guards need a partition's batches in order,
+	// and the catalog's newest-wins check reads what earlier batches wrote.
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{"clickstream", c.Clickstream.MaxInFlight}, {"catalog", c.Catalog.MaxInFlight}} {
+		if k.n != 1 {
+			add(fmt.Errorf("%s.max_in_flight must be 1 (its sink is order-sensitive)", k.key))
+		}
+	}
 	add(c.Clickstream.Quality.Validate("clickstream.quality"))
 	add(c.Catalog.Config.Validate("catalog"))
 	add(c.Serving.Config.Validate("serving"))

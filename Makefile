@@ -7,7 +7,7 @@ GOFLAGS   ?=
 DATA_DIR  ?= data/kafka
 export GOFLAGS
 
-.PHONY: all build run test vet fmt-check bench fuzz deps artifacts clean
+.PHONY: all build run test vet fmt-check bench fuzz deps artifacts clean eval
 
 all: build
 
@@ -26,11 +26,19 @@ run: deps artifacts build
 	bash scripts/movielens.sh >/dev/null
 	$(BIN) run --data-dir $(DATA_DIR) --demo
 
+## eval: for_user on MovieLens through the whole pipeline, against baselines
+## (docs/evaluation.md). EVAL_FLAGS passes options, e.g. EVAL_FLAGS=--users=100.
+EVAL_FLAGS ?=
+eval: deps artifacts build
+	bash scripts/movielens.sh >/dev/null
+	$(BIN) eval $(EVAL_FLAGS)
+
 ## test: vet, formatting, then every test (race detector on). The ClickHouse
 ## tests start and stop their own throwaway clickhouse-server (Debian's 18.16).
 test: deps artifacts vet fmt-check
 	@scripts/clickhouse.sh install
-	STREAMREC_REQUIRE_CLICKHOUSE=1 STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 $(GO) test -race -count=1 -timeout 10m ./...
+	@bash scripts/movielens.sh >/dev/null
+	STREAMREC_REQUIRE_CLICKHOUSE=1 STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 STREAMREC_REQUIRE_DATASET=1 $(GO) test -race -count=1 -timeout 10m ./...
 
 vet:
 	$(GO) vet ./...

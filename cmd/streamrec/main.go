@@ -114,6 +114,7 @@ func root() *cobra.Command {
 		migrateCmd(f),
 		configCmd(f),
 		sqlCmd(f),
+		evalCmd(f),
 	)
 	return cmd
 }

@@ -21,9 +21,11 @@ import (
 // every partition. Events that do not decode are skipped; an item's
 // category path comes from its point behind itemsAlias in store (cached for
 // up to t's MaxItems items; an item the store does not know counts overall
-// only, and is looked up again next time). An error is returned only when
-// the client cannot be built.
-func Follow(ctx context.Context, kc kafka.Config, topic string, lookback time.Duration, store pipeline.VectorStore, itemsAlias string, t *Tracker, log *slog.Logger) error {
+// only, and is looked up again next time). Each observer then gets the
+// events of each fetch that name an item, in offset order per partition,
+// on Follow's goroutine (the serving consumer's co-occurrence tracker is
+// one). An error is returned only when the client cannot be built.
+func Follow(ctx context.Context, kc kafka.Config, topic string, lookback time.Duration, store pipeline.VectorStore, itemsAlias string, t *Tracker, log *slog.Logger, observers ...func([]schemas.ClickEvent)) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -81,6 +83,9 @@ func Follow(ctx context.Context, kc kafka.Config, topic string, lookback time.Du
 		}
 		for _, ev := range evs {
 			t.Observe(ev.ItemID, cats.get(ev.ItemID), ev.Type, ev.Timestamp)
+		}
+		for _, o := range observers {
+			o(evs)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/streamrec/streamrec/consumers/cooccur"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/schemas"
@@ -206,6 +207,7 @@ type fixture struct {
 	vecs     map[string][]float32
 	profiles *profiles
 	pop      *popularity
+	co       *cooccur.Tracker
 	an       *recorder
 	reg      *prometheus.Registry
 	brokers  []string
@@ -269,12 +271,17 @@ func newFixture(t *testing.T, cfg func(*Config)) *fixture {
 	}
 	t.Cleanup(f.replies.Close)
 
+	// Empty until a test observes: users it has not seen get no
+	// co-occurrence candidates.
+	if f.co, err = cooccur.NewTracker(cooccur.DefaultConfig(), nil); err != nil {
+		t.Fatal(err)
+	}
 	c := DefaultConfig()
 	if cfg != nil {
 		cfg(&c)
 	}
 	f.srv, err = New(Deps{
-		Store: store, ItemsAlias: "items", Profiles: f.profiles, Popularity: f.pop,
+		Store: store, ItemsAlias: "items", Profiles: f.profiles, Popularity: f.pop, CoOccurrence: f.co,
 		Embedder: f.emb, Analytics: f.an, Replies: f.replies,
 	}, c, nil, f.reg)
 	if err != nil {

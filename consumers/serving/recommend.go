@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/streamrec/streamrec/consumers/cooccur"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/schemas"
 )
@@ -116,29 +118,148 @@ func (s *Server) forUser(ctx context.Context, req schemas.RecoRequest, coll stri
 		exclude = append(exclude, t.ItemID)
 	}
 	exclude = append(exclude, prof.Purchased...)
-	if !known || len(prof.Vector) == 0 {
+	var related []cooccur.Candidate
+	if s.deps.CoOccurrence != nil && s.cfg.CollaborativeWeight > 0 {
+		excluded := make(map[string]bool, len(exclude))
+		for _, id := range exclude {
+			excluded[id] = true
+		}
+		related = s.deps.CoOccurrence.Recommend(req.UserID, s.candidateCount(req.K), func(id string) bool { return excluded[id] })
+	}
+	if (!known || len(prof.Vector) == 0) && len(related) == 0 {
 		return s.popular(ctx, req, coll, exclude)
 	}
 
-	hits, err := s.candidates(ctx, coll, prof.Vector, req, exclude)
-	if err != nil {
-		return schemas.RecoReply{}, err
+	var hits []pipeline.Hit
+	if len(prof.Vector) > 0 {
+		if hits, err = s.candidates(ctx, coll, prof.Vector, req, exclude); err != nil {
+			return schemas.RecoReply{}, err
+		}
+	}
+	var because map[string]string
+	if len(related) > 0 {
+		if hits, because, err = s.blend(ctx, coll, req, prof.Vector, hits, related); err != nil {
+			return schemas.RecoReply{}, err
+		}
 	}
 	touches := recentTouches(prof.Recent, s.cfg.ReasonsFrom)
-	touched := make([]string, len(touches))
-	for i, t := range touches {
-		touched[i] = t.ItemID
+	extra := make([]string, 0, len(touches)+len(because))
+	for _, t := range touches {
+		extra = append(extra, t.ItemID)
 	}
-	picked, points, err := s.rank(ctx, coll, hits, req.K, touched)
+	for _, b := range because {
+		extra = append(extra, b)
+	}
+	picked, points, err := s.rank(ctx, coll, hits, req.K, extra)
 	if err != nil {
 		return schemas.RecoReply{}, err
 	}
 	items := make([]schemas.ReplyItem, len(picked))
 	for i, h := range picked {
-		items[i] = schemas.ReplyItem{ItemID: h.ID, Score: float64(h.Score),
-			Reason: clip(touchReason(points[h.ID].Vector, touches, points), s.cfg.Limits.MaxTextLen)}
+		reason := touchReason(points[h.ID].Vector, touches, points)
+		if b, ok := because[h.ID]; ok {
+			reason = "often chosen with " + title(points[b]) + ", which you " + verb(touchType(prof.Recent, b))
+		}
+		items[i] = schemas.ReplyItem{ItemID: h.ID, Score: float64(h.Score), Reason: clip(reason, s.cfg.Limits.MaxTextLen)}
 	}
 	return schemas.RecoReply{Items: items}, nil
+}
+
+// candidateCount is how many candidates a request for k items considers:
+// k, or k*Candidates for the diversity re-rank.
+func (s *Server) candidateCount(k int) int {
+	if s.cfg.MMRLambda < 1 {
+		return k * s.cfg.Candidates
+	}
+	return k
+}
+
+// blend merges the profile vector's hits with the co-occurrence candidates
+// related (which skip the excluded items) into one list scored
+// w·cf/max(cf) + (1-w)·cos/max(cos) (Config.CollaborativeWeight), best
+// first, ties in the order of hits then related. A related item the store
+// lacks or the request's filters refuse is dropped; its cosine to vec (nil:
+// 0) is computed here. because maps each item whose score comes more from
+// co-occurrence than from the profile vector to the user's item it
+// co-occurs with most.
+func (s *Server) blend(ctx context.Context, coll string, req schemas.RecoRequest, vec []float32, hits []pipeline.Hit, related []cooccur.Candidate) ([]pipeline.Hit, map[string]string, error) {
+	type cand struct {
+		id      string
+		cos, cf float64
+		because string
+	}
+	cands := make([]cand, 0, len(hits)+len(related))
+	at := make(map[string]int, cap(cands))
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.ID
+		at[h.ID] = len(cands)
+		cands = append(cands, cand{id: h.ID, cos: float64(h.Score)})
+	}
+	for i, c := range s.deps.CoOccurrence.Score(req.UserID, ids) {
+		cands[i].cf, cands[i].because = c.Score, c.Because
+	}
+	var fetch []string
+	for _, r := range related {
+		if _, ok := at[r.ItemID]; !ok {
+			fetch = append(fetch, r.ItemID)
+		}
+	}
+	if len(fetch) > 0 {
+		pts, err := s.deps.Store.Get(ctx, coll, fetch)
+		if err != nil {
+			return nil, nil, fmt.Errorf("get %d co-occurring items: %w", len(fetch), err)
+		}
+		byID := make(map[string]pipeline.Point, len(pts))
+		for _, p := range pts {
+			byID[p.ID] = p
+		}
+		for _, r := range related {
+			p, ok := byID[r.ItemID]
+			if _, dup := at[r.ItemID]; dup || !ok || !passes(p.Payload, req.Filters) {
+				continue
+			}
+			var cos float64
+			if len(vec) > 0 {
+				cos = cosine(vec, p.Vector)
+			}
+			at[r.ItemID] = len(cands)
+			cands = append(cands, cand{id: r.ItemID, cos: cos, cf: r.Score, because: r.Because})
+		}
+	}
+	var maxCos, maxCF float64
+	for _, c := range cands {
+		maxCos, maxCF = max(maxCos, c.cos), max(maxCF, c.cf)
+	}
+	w := s.cfg.CollaborativeWeight
+	out := make([]pipeline.Hit, len(cands))
+	because := make(map[string]string)
+	for i, c := range cands {
+		var fromCF, fromCos float64
+		if maxCF > 0 {
+			fromCF = w * c.cf / maxCF
+		}
+		if maxCos > 0 && c.cos > 0 {
+			fromCos = (1 - w) * c.cos / maxCos
+		}
+		out[i] = pipeline.Hit{ID: c.id, Score: float32(fromCF + fromCos)}
+		if c.because != "" && fromCF > fromCos {
+			because[c.id] = c.because
+		}
+	}
+	slices.SortStableFunc(out, func(a, b pipeline.Hit) int { return cmp.Compare(b.Score, a.Score) })
+	return out, because, nil
+}
+
+// touchType is the type of the user's newest touch of item, a view when
+// recent does not hold it.
+func touchType(recent []pipeline.Touch, item string) schemas.EventType {
+	for _, t := range recent {
+		if t.ItemID == item {
+			return t.Type
+		}
+	}
+	return schemas.EventView
 }
 
 // recentTouches returns the first n touches with an item, each item once
@@ -245,10 +366,7 @@ func replyItems(hits []pipeline.Hit, reason string) []schemas.ReplyItem {
 // candidates searches the items nearest vec that pass the request's filters
 // and are not excluded: k of them, or k*Candidates for the re-rank.
 func (s *Server) candidates(ctx context.Context, coll string, vec []float32, req schemas.RecoRequest, exclude []string) ([]pipeline.Hit, error) {
-	n := req.K
-	if s.cfg.MMRLambda < 1 {
-		n *= s.cfg.Candidates
-	}
+	n := s.candidateCount(req.K)
 	f := req.Filters
 	hits, err := s.deps.Store.Search(ctx, coll, pipeline.VectorQuery{Vector: vec, K: n, Filter: pipeline.Filter{
 		Category: f.Category, Brand: f.Brand, MinPrice: f.MinPrice, MaxPrice: f.MaxPrice, InStock: f.InStock,

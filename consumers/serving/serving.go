@@ -7,17 +7,23 @@
 // vector store (behind an alias, so a re-embedded catalog swaps in at once):
 //
 //   - for_user: the user's profile vector is searched against the items,
-//     excluding what the request lists and what the user recently touched or
-//     bought; each item's reason names the recent touch it is most similar
-//     to. A cold user (no profile, or no vector yet) is answered from
-//     popularity, filtered through the items' payloads, with fallback set.
+//     and the items other users chose together with the user's latest ones
+//     (co-occurrence, Deps.CoOccurrence) join them; both lists are blended
+//     by Config.CollaborativeWeight. What the request lists and what the
+//     user recently touched or bought is excluded. Each item's reason names
+//     the user's item it co-occurs with most ("often chosen with ...") when
+//     co-occurrence weighs more in its score, else the recent touch it is
+//     most similar to. A cold user (neither a profile vector nor
+//     co-occurring items) is answered from popularity, filtered through the
+//     items' payloads, with fallback set.
 //   - similar_items: the item's own vector, excluding the item.
 //   - search: the query embedded as a pipeline.Query text.
 //
 // Candidates (k times Config.Candidates) are re-ranked by maximal marginal
 // relevance so that near-duplicates do not fill a reply. A reply's scores are
 // the items' cosine similarity to the query vector (popularity scores for a
-// fallback); the order is the served order, which MMR may make differ from
+// fallback; the blended score, within 0..1, for a for_user reply that
+// co-occurrence joined); the order is the served order, which MMR may make differ from
 // the order of the scores.
 //
 // Bad requests get an error reply carrying the decoder's reason when they
@@ -37,6 +43,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamrec/streamrec/consumers/catalog"
+	"github.com/streamrec/streamrec/consumers/cooccur"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/schemas"
 )
@@ -63,19 +70,28 @@ type Config struct {
 	// ReasonsFrom is how many of a user's most recent touches the
 	// explanations of a for_user reply consider; 0 gives no such reasons.
 	ReasonsFrom int `yaml:"reasons_from"`
+	// CollaborativeWeight blends co-occurrence into for_user (when the
+	// server has a co-occurrence tracker): over the candidates of both
+	// signals, score = w·cf/max(cf) + (1-w)·cos/max(cos), cf the item's
+	// co-occurrence with the user's recent items and cos its cosine to the
+	// profile vector. 0 ranks by the profile vector alone; items nobody
+	// has touched yet (cold items) still compete on cos.
+	CollaborativeWeight float64 `yaml:"collaborative_weight"`
 }
 
 // DefaultConfig fetches 4 candidates per item, re-ranks with lambda 0.7,
 // handles 16 requests of a batch at once, gives a request without a deadline
-// 2 s and explains from the 10 latest touches.
+// 2 s, explains from the 10 latest touches and weighs co-occurrence 0.8
+// (docs/evaluation.md).
 func DefaultConfig() Config {
 	return Config{
-		Limits:          schemas.DefaultLimits(),
-		Candidates:      4,
-		MMRLambda:       0.7,
-		Concurrency:     16,
-		DefaultDeadline: 2 * time.Second,
-		ReasonsFrom:     10,
+		Limits:              schemas.DefaultLimits(),
+		Candidates:          4,
+		MMRLambda:           0.7,
+		Concurrency:         16,
+		DefaultDeadline:     2 * time.Second,
+		ReasonsFrom:         10,
+		CollaborativeWeight: 0.8,
 	}
 }
 
@@ -93,6 +109,8 @@ func (c Config) Validate(prefix string) error {
 		return fmt.Errorf("%s.default_deadline must be > 0", prefix)
 	case c.ReasonsFrom < 0:
 		return fmt.Errorf("%s.reasons_from must be >= 0", prefix)
+	case !(c.CollaborativeWeight >= 0 && c.CollaborativeWeight <= 1):
+		return fmt.Errorf("%s.collaborative_weight must be within 0..1", prefix)
 	case c.Limits.MaxK <= 0:
 		return fmt.Errorf("limits.max_k must be > 0")
 	}
@@ -109,6 +127,9 @@ type Deps struct {
 	Profiles pipeline.Profiles
 	// Popularity answers cold users (required).
 	Popularity pipeline.Popularity
+	// CoOccurrence, if not nil, adds the collaborative signal to for_user
+	// (Config.CollaborativeWeight).
+	CoOccurrence *cooccur.Tracker
 	// Embedder embeds search queries; nil answers search requests with an
 	// error reply.
 	Embedder pipeline.Embedder

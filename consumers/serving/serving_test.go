@@ -56,6 +56,66 @@ func TestForUser(t *testing.T) {
 	}
 }
 
+// TestForUserCoOccurrence: items other users chose with the user's items
+// lead for_user however far their text is (the knife, for a phone), with a
+// reason naming the user's item, unless the weight is 0; filters and
+// exclusions hold for them; items nobody chose with the user's still come
+// from the profile vector; a user the profiles do not know yet but the
+// tracker does gets co-occurrence, not popularity.
+func TestForUserCoOccurrence(t *testing.T) {
+	observe := func(f *fixture) {
+		for _, u := range []string{"a", "b", "c"} {
+			f.co.Observe(u, "p1")
+			f.co.Observe(u, "k1")
+		}
+		f.co.Observe("d", "c1")
+		f.co.Observe("d", "c3")
+		f.co.Observe("u1", "p1")
+		f.co.Observe("fresh", "p1")
+		f.profile("u1", []pipeline.Touch{{ItemID: "p1", Type: schemas.EventClick, At: time.Now()}})
+	}
+	ask := func(f *fixture, req schemas.RecoRequest) schemas.RecoReply {
+		t.Helper()
+		req.RequestID, req.Kind = "r", schemas.KindForUser
+		reply := f.srv.Handle(context.Background(), req)
+		if reply.Error != "" {
+			t.Fatalf("error reply %q", reply.Error)
+		}
+		return reply
+	}
+
+	f := newFixture(t, nil)
+	observe(f)
+	reply := ask(f, schemas.RecoRequest{UserID: "u1", K: len(catalogItems)})
+	got := ids(reply.Items)
+	if len(got) == 0 || got[0] != "k1" || reply.Fallback {
+		t.Fatalf("for_user u1 = %v (fallback %v), want k1 first", got, reply.Fallback)
+	}
+	if want := "often chosen with Acme Phone X, which you clicked"; reply.Items[0].Reason != want {
+		t.Errorf("reason of k1 = %q, want %q", reply.Items[0].Reason, want)
+	}
+	// p3 co-occurs with nothing: the profile vector still brings it.
+	if !slices.Contains(got, "p3") || slices.Contains(got, "p1") {
+		t.Errorf("for_user u1 = %v, want p3 (content) and not p1 (touched)", got)
+	}
+	if got := ids(ask(f, schemas.RecoRequest{UserID: "u1", K: 3, Filters: schemas.Filters{Category: "phones"}}).Items); slices.Contains(got, "k1") || len(got) == 0 {
+		t.Errorf("phones only: %v", got)
+	}
+	if got := ids(ask(f, schemas.RecoRequest{UserID: "u1", K: 3, Exclude: []string{"k1"}}).Items); slices.Contains(got, "k1") || len(got) == 0 {
+		t.Errorf("k1 excluded: %v", got)
+	}
+	fresh := ask(f, schemas.RecoRequest{UserID: "fresh", K: 3})
+	if got := ids(fresh.Items); fresh.Fallback || !slices.Equal(got, []string{"k1"}) {
+		t.Errorf("user known only to co-occurrence: %v (fallback %v), want [k1] from co-occurrence", got, fresh.Fallback)
+	}
+
+	f = newFixture(t, func(c *Config) { c.CollaborativeWeight = 0 })
+	observe(f)
+	if got := ids(ask(f, schemas.RecoRequest{UserID: "u1", K: 3}).Items); slices.Contains(got, "k1") {
+		t.Errorf("weight 0: %v, want the profile vector's phones, not k1", got)
+	}
+}
+
 func TestForUserReasonVerbs(t *testing.T) {
 	for _, tc := range []struct {
 		typ  schemas.EventType
@@ -325,6 +385,8 @@ func TestConfigValidate(t *testing.T) {
 		{"concurrency", func(c *Config) { c.Concurrency = 0 }, "serving.concurrency must be >= 1"},
 		{"deadline", func(c *Config) { c.DefaultDeadline = 0 }, "serving.default_deadline must be > 0"},
 		{"reasons", func(c *Config) { c.ReasonsFrom = -1 }, "serving.reasons_from must be >= 0"},
+		{"weight low", func(c *Config) { c.CollaborativeWeight = -0.1 }, "serving.collaborative_weight must be within 0..1"},
+		{"weight high", func(c *Config) { c.CollaborativeWeight = 1.5 }, "serving.collaborative_weight must be within 0..1"},
 		{"limits", func(c *Config) { c.Limits = schemas.Limits{} }, "limits.max_k must be > 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

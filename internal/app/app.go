@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/streamrec/streamrec/consumers"
 	"github.com/streamrec/streamrec/consumers/catalog"
 	"github.com/streamrec/streamrec/consumers/clickstream"
+	"github.com/streamrec/streamrec/consumers/cooccur"
 	"github.com/streamrec/streamrec/consumers/popularity"
 	"github.com/streamrec/streamrec/consumers/profiles"
 	"github.com/streamrec/streamrec/consumers/serving"
@@ -62,16 +64,28 @@ type Options struct {
 	Embedder bool
 	// Banner, if not nil, gets the how-to-send-events text once ready.
 	Banner io.Writer
-	// Job, if not nil, runs once everything is started, with the config in
-	// use and the process's vector store; Run stops everything when it
-	// returns and returns its error (`streamrec eval`).
-	Job func(ctx context.Context, cfg config.Config, store pipeline.VectorStore) error
+	// Job, if not nil, runs once everything is started; Run stops
+	// everything when it returns and returns its error (`streamrec eval`).
+	Job func(ctx context.Context, env JobEnv) error
 	// Demo, if not nil, runs the MovieLens demo once everything is started
 	// (`streamrec run --demo`, which `make run` uses).
 	Demo *Demo
 	// Ready, if not nil, is called with the broker address once everything
 	// is started (tests use it).
 	Ready func(brokerAddr string)
+}
+
+// JobEnv is what an Options.Job gets.
+type JobEnv struct {
+	// Config is the config in use (kafka.brokers point at the embedded
+	// broker when it runs).
+	Config config.Config
+	// Store is the process's vector store; nil without embed.enabled.
+	Store pipeline.VectorStore
+	// Followed returns how many clickstream events naming an item the
+	// serving consumer's follower (popularity, co-occurrence) has applied;
+	// always 0 without the serving kind.
+	Followed func() int64
 }
 
 // Run starts what opts asks for and runs it until ctx is done, then stops
@@ -154,6 +168,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return err
 	}
 	metrics := consumers.NewMetrics(reg)
+	var followed atomic.Int64
 	var kinds []string
 	for _, k := range opts.Kinds {
 		var (
@@ -180,7 +195,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			sink = clickstream.NewSink(co)
 		case KindServing:
 			ccfg = cfg.Serving.Config
-			srv, closeReplies, err := startServing(gctx, g, cfg, log, reg, store, emb, an)
+			srv, closeReplies, err := startServing(gctx, g, cfg, log, reg, store, emb, an, &followed)
 			if err != nil {
 				return fail(err)
 			}
@@ -245,7 +260,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 	if opts.Job != nil {
 		g.Go(func() error {
-			if err := opts.Job(gctx, cfg, store); err != nil {
+			if err := opts.Job(gctx, JobEnv{Config: cfg, Store: store, Followed: followed.Load}); err != nil {
 				return err
 			}
 			return errJobDone
@@ -302,13 +317,26 @@ var errJobDone = errors.New("job done")
 // popularity from a clickstream follower it starts in g, a reply producer
 // that sends at once (and creates reply topics on brokers that allow it).
 func startServing(ctx context.Context, g *errgroup.Group, cfg config.Config, log *slog.Logger, reg prometheus.Registerer,
-	store pipeline.VectorStore, emb pipeline.Embedder, an pipeline.Analytics) (*serving.Server, func(), error) {
+	store pipeline.VectorStore, emb pipeline.Embedder, an pipeline.Analytics, followed *atomic.Int64) (*serving.Server, func(), error) {
 	tracker, err := popularity.NewTracker(cfg.Popularity)
 	if err != nil {
 		return nil, nil, err
 	}
+	co, err := cooccur.NewTracker(cfg.CoOccurrence, reg)
+	if err != nil {
+		return nil, nil, err
+	}
 	g.Go(func() error {
-		return popularity.Follow(ctx, cfg.Kafka, cfg.Topics.Clickstream.Name, cfg.Popularity.Lookback, store, catalog.ItemsAlias, tracker, log.With("kind", "popularity"))
+		// One follower feeds both, from the longer lookback: popularity's
+		// decay makes the older events count next to nothing.
+		observe := func(evs []schemas.ClickEvent) {
+			for _, ev := range evs {
+				co.Observe(ev.UserID, ev.ItemID)
+			}
+			followed.Add(int64(len(evs)))
+		}
+		lookback := max(cfg.Popularity.Lookback, cfg.CoOccurrence.Lookback)
+		return popularity.Follow(ctx, cfg.Kafka, cfg.Topics.Clickstream.Name, lookback, store, catalog.ItemsAlias, tracker, log.With("kind", "popularity"), observe)
 	})
 	kopts, err := cfg.Kafka.Opts(log)
 	if err != nil {
@@ -319,7 +347,7 @@ func startServing(ctx context.Context, g *errgroup.Group, cfg config.Config, log
 		return nil, nil, err
 	}
 	srv, err := serving.New(serving.Deps{
-		Store: store, ItemsAlias: catalog.ItemsAlias, Profiles: profiles.NewReader(store), Popularity: tracker,
+		Store: store, ItemsAlias: catalog.ItemsAlias, Profiles: profiles.NewReader(store), Popularity: tracker, CoOccurrence: co,
 		Embedder: emb, Analytics: an, Replies: replies,
 	}, cfg.Serving.Server, log.With("kind", "serving"), reg)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/streamrec/streamrec/consumers"
 	"github.com/streamrec/streamrec/consumers/catalog"
 	"github.com/streamrec/streamrec/consumers/clickstream"
+	"github.com/streamrec/streamrec/consumers/cooccur"
 	"github.com/streamrec/streamrec/consumers/popularity"
 	"github.com/streamrec/streamrec/consumers/profiles"
 	"github.com/streamrec/streamrec/consumers/serving"
@@ -55,6 +56,9 @@ type Config struct {
 	// Popularity configures the cold-start popularity the serving consumer
 	// keeps.
 	Popularity popularity.Config `yaml:"popularity"`
+	// CoOccurrence configures the item co-occurrence the serving consumer
+	// learns from the clickstream (for_user's collaborative signal).
+	CoOccurrence cooccur.Config `yaml:"cooccurrence"`
 	// VectorStore says where item and user vectors live.
 	VectorStore VectorStore `yaml:"vectorstore"`
 	// Analytics says where analysts' rows (events, items, recommendations)
@@ -173,6 +177,7 @@ func Default() Config {
 		Serving:        Serving{Config: servingConsumer(), Server: serving.DefaultConfig()},
 		Profiles:       profiles.DefaultConfig(),
 		Popularity:     popularity.DefaultConfig(),
+		CoOccurrence:   cooccur.DefaultConfig(),
 		Catalog:        Catalog{Config: consumers.DefaultConfig("streamrec-catalog"), Text: catalog.DefaultTextConfig()},
 		Analytics:      Analytics{Backend: "local", Dir: "data/analytics", Local: parquetstore.DefaultConfig(), ClickHouse: clickhouse.DefaultAnalyticsConfig()},
 		ClickHouse:     clickhouse.DefaultConfig(),
@@ -226,7 +231,7 @@ func Load(path string, environ []string) (Config, error) {
 	if err := applyEnv(&cfg, environ); err != nil {
 		return cfg, err
 	}
-	cfg.derive()
+	cfg.Derive()
 	return cfg, cfg.Validate()
 }
 
@@ -245,8 +250,10 @@ func decodeYAML(data []byte, cfg *Config) error {
 	return doc.Decode(cfg)
 }
 
-// derive fills the fields that follow from others.
-func (c *Config) derive() {
+// Derive fills the fields that follow from others (the consumers' topics,
+// the limits each component validates with). Load calls it; call it again
+// after changing topics or limits in code.
+func (c *Config) Derive() {
 	c.Clickstream.Topics = []string{c.Topics.Clickstream.Name}
 	c.Catalog.Topics = []string{c.Topics.Catalog.Name}
 	c.Serving.Topics = []string{c.Topics.Requests.Name}
@@ -305,6 +312,7 @@ func (c Config) Validate() error {
 	add(c.Serving.Server.Validate("serving"))
 	add(c.Profiles.Validate("profiles"))
 	add(c.Popularity.Validate("popularity"))
+	add(c.CoOccurrence.Validate("cooccurrence"))
 	add(c.Catalog.Text.Validate("catalog.text"))
 	switch c.VectorStore.Backend {
 	case "local":

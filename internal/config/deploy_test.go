@@ -28,7 +28,7 @@ var (
 // subcommands are streamrec's subcommands. cmd/streamrec is package main and
 // cannot be imported, so the list is kept here by hand: update it with
 // root() in cmd/streamrec/main.go.
-var subcommands = []string{"run", "broker", "clickstream", "catalog", "serving", "produce", "recommend", "migrate", "reembed", "embed", "center", "config", "sql"}
+var subcommands = []string{"run", "broker", "clickstream", "catalog", "serving", "produce", "recommend", "migrate", "reembed", "embed", "center", "config", "sql", "eval"}
 
 // envKeys maps every STREAMREC_* variable that names a config key to its
 // dotted path.

@@ -22,7 +22,7 @@ func evalCmd(f *flags) *cobra.Command {
 			"asks the serving consumer for_user for 20 items per test user and scores them against the held-out\n" +
 			"ratings: Recall@10/20, NDCG@10/20, coverage, beside popularity, item-kNN and content-only baselines\n" +
 			"on the same split. See docs/evaluation.md.",
-		Example: "  streamrec eval\n  streamrec eval --users 100   # a quick subset\n" +
+		Example: "  streamrec eval\n  streamrec eval --movies 1000   # a quick, dense subset: the 1,000 most-rated movies\n" +
 			"  STREAMREC_SERVING_COLLABORATIVE_WEIGHT=0 streamrec eval   # content-only profiles",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -70,6 +70,7 @@ func evalCmd(f *flags) *cobra.Command {
 	fl.IntVar(&o.MinTrain, "min-train", o.MinTrain, "fewest training ratings of an evaluated user")
 	fl.BoolVar(&o.Validation, "validation", false, "score on a validation split taken from the training ratings (for tuning), not on the test split")
 	fl.IntVar(&o.Users, "users", 0, "evaluate on the ratings of this many users only (lowest ids); 0: all")
+	fl.IntVar(&o.Movies, "movies", 0, "keep only the ratings of this many most-rated movies; 0: all")
 	fl.IntVar(&o.Neighbours, "neighbours", o.Neighbours, "neighbourhood size of the item-kNN baseline")
 	fl.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "for_user requests in flight at once")
 	fl.StringVar(&out, "out", "", "also write the table (markdown) to this file")

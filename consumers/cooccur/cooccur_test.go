@@ -19,6 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func tracker(t testing.TB, edit func(*Config)) (*Tracker, *prometheus.Registry) {
 	t.Helper()
 	cfg := DefaultConfig()
+	cfg.RecencyDecay = 1 // the hand-computed examples weigh a window alike; TestRecencyDecay does not
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -132,6 +133,22 @@ func TestRecommend(t *testing.T) {
 				t.Fatalf("Recommend(%s, %d) = %v, want %v", tc.user, tc.n, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRecencyDecay: with decay 0.5, u2's older window item (a) counts
+// half; Score agrees with Recommend, and Because names the larger weighted
+// contribution.
+func TestRecencyDecay(t *testing.T) {
+	tr, _ := tracker(t, func(c *Config) { c.RecencyDecay = 0.5 })
+	observe(tr, example...)
+	s3, s6 := math.Sqrt(3), math.Sqrt(6)
+	want := []Candidate{{"c", 2.5 / s6, "b"}, {"d", 1 / s3, "b"}, {"e", 0.5 / s3, "a"}}
+	if got := tr.Recommend("u2", 10, nil); !sameCandidates(got, want) {
+		t.Fatalf("Recommend = %v, want %v", got, want)
+	}
+	if got := tr.Score("u2", []string{"c", "d", "e"}); !sameCandidates(got, want) {
+		t.Fatalf("Score = %v, want %v", got, want)
 	}
 }
 
@@ -396,6 +413,8 @@ func TestConfigValidate(t *testing.T) {
 		{"max items int32", func(c *Config) { c.MaxItems = math.MaxInt32 + 1 }, []string{"cooccurrence.max_items must be > 0 and <= 2147483647"}},
 		{"max users", func(c *Config) { c.MaxUsers = 1 }, []string{"cooccurrence.max_users must be >= 2"}},
 		{"lookback", func(c *Config) { c.Lookback = -1 }, []string{"cooccurrence.lookback must be >= 0"}},
+		{"decay zero", func(c *Config) { c.RecencyDecay = 0 }, []string{"cooccurrence.recency_decay must be > 0 and <= 1"}},
+		{"decay above one", func(c *Config) { c.RecencyDecay = 1.5 }, []string{"cooccurrence.recency_decay must be > 0 and <= 1"}},
 		{"all at once", func(c *Config) { *c = Config{Lookback: -1} }, []string{
 			"cooccurrence.window", "cooccurrence.neighbours", "cooccurrence.max_items", "cooccurrence.max_users", "cooccurrence.lookback",
 		}},

@@ -81,7 +81,7 @@ type Config struct {
 
 // DefaultConfig fetches 4 candidates per item, re-ranks with lambda 0.7,
 // handles 16 requests of a batch at once, gives a request without a deadline
-// 2 s, explains from the 10 latest touches and weighs co-occurrence 0.8
+// 2 s, explains from the 10 latest touches and weighs co-occurrence 0.9
 // (docs/evaluation.md).
 func DefaultConfig() Config {
 	return Config{
@@ -91,7 +91,7 @@ func DefaultConfig() Config {
 		Concurrency:         16,
 		DefaultDeadline:     2 * time.Second,
 		ReasonsFrom:         10,
-		CollaborativeWeight: 0.8,
+		CollaborativeWeight: 0.9,
 	}
 }
 

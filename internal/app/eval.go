@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,6 +47,10 @@ type EvalOptions struct {
 	// ones with the lowest ids; the catalog is the movies they rated): a
 	// quick subset for tests.
 	Users int
+	// Movies, if > 0, keeps only the ratings of that many most-rated movies
+	// (ties: lowest id), and those movies as the catalog: a quick, dense
+	// subset for tests (applied after Users).
+	Movies int
 	// Neighbours is the item-kNN baseline's neighbourhood size.
 	Neighbours int
 	// Concurrency is how many for_user requests are in flight at once.
@@ -104,6 +109,9 @@ func Eval(ctx context.Context, cfg config.Config, log *slog.Logger, o EvalOption
 	}
 	if o.Users > 0 {
 		ds = subset(ds, o.Users)
+	}
+	if o.Movies > 0 {
+		ds = topMovies(ds, o.Movies)
 	}
 	split := eval.NewSplit(ds, o.Holdout, o.Positive, o.MinTrain)
 	if o.Validation {
@@ -205,6 +213,41 @@ func subset(ds *movielens.Dataset, n int) *movielens.Dataset {
 	for _, m := range ds.Movies {
 		if rated[m.ID] {
 			out.Movies = append(out.Movies, m)
+		}
+	}
+	return out
+}
+
+// topMovies keeps the n most-rated movies (ties: lowest id) and their
+// ratings.
+func topMovies(ds *movielens.Dataset, n int) *movielens.Dataset {
+	count := map[int]int{}
+	for _, r := range ds.Ratings {
+		count[r.MovieID]++
+	}
+	ids := make([]int, 0, len(count))
+	for id := range count {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b int) int {
+		if c := cmp.Compare(count[b], count[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	keep := map[int]bool{}
+	for _, id := range ids[:min(n, len(ids))] {
+		keep[id] = true
+	}
+	out := &movielens.Dataset{}
+	for _, m := range ds.Movies {
+		if keep[m.ID] {
+			out.Movies = append(out.Movies, m)
+		}
+	}
+	for _, r := range ds.Ratings {
+		if keep[r.MovieID] {
+			out.Ratings = append(out.Ratings, r)
 		}
 	}
 	return out

@@ -14,10 +14,13 @@ import (
 )
 
 // TestEvalBeatsPopularity is the evaluation's regression test: on the
-// MovieLens ratings of 60 users (the catalog is the 3,567 movies they
-// rated), through the whole pipeline, for_user must beat the popularity
-// baseline on Recall@20 and NDCG@20 (make eval runs all 671 users; see
-// docs/evaluation.md).
+// MovieLens ratings of the 1,000 most-rated movies (62,397 of the 100,004
+// ratings; a minute less of embedding than the whole catalog), through the
+// whole pipeline, for_user must beat the popularity baseline on Recall@20
+// and NDCG@20 (make eval runs the whole dataset; see docs/evaluation.md).
+// Users are not subsampled: co-occurrence needs the crowd (on the 60
+// lowest-id users alone neither it nor item-kNN beats popularity's
+// NDCG@20).
 func TestEvalBeatsPopularity(t *testing.T) {
 	dataset := filepath.Join("..", "..", ".cache", "datasets", "movielens", "ratings.csv")
 	if _, err := os.Stat(dataset); err != nil && os.Getenv("STREAMREC_REQUIRE_DATASET") == "" {
@@ -34,7 +37,7 @@ func TestEvalBeatsPopularity(t *testing.T) {
 		t.Skip("model not available; run make artifacts")
 	}
 	o := DefaultEvalOptions()
-	o.Dataset, o.Users = dataset, 60
+	o.Dataset, o.Movies = dataset, 1000
 	rep, err := Eval(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
 	if err != nil {
 		t.Fatal(err)

@@ -31,7 +31,7 @@ run: deps artifacts build
 EVAL_FLAGS ?=
 eval: deps artifacts build
 	bash scripts/movielens.sh >/dev/null
-	$(BIN) eval $(EVAL_FLAGS)
+	$(BIN) eval --log-level warn $(EVAL_FLAGS)
 
 ## test: vet, formatting, then every test (race detector on). The ClickHouse
 ## tests start and stop their own throwaway clickhouse-server (Debian's 18.16).

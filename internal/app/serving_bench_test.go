@@ -3,11 +3,14 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/streamrec/streamrec/internal/config"
 	"github.com/streamrec/streamrec/producers/reco"
 	"github.com/streamrec/streamrec/producers/synth"
 	"github.com/streamrec/streamrec/schemas"
@@ -20,9 +23,17 @@ import (
 // open-loop (each at its scheduled time, whatever the replies do), so a slow
 // reply delays no later request and latency counts from the scheduled send.
 // Then the throughput ceiling: as many for_user requests as 64 closed-loop
-// callers get answered. Run with -benchtime=1x (make bench).
+// callers get answered. Run with -benchtime=1x (make bench). STREAMREC_*
+// settings in the environment apply (e.g.
+// STREAMREC_SERVING_COLLABORATIVE_WEIGHT=0 for the profile vector alone).
 func BenchmarkServing(b *testing.B) {
-	cfg, addr, _ := start(b, true)
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, config.EnvPrefix) && !strings.HasPrefix(kv, config.EnvPrefix+"REQUIRE_") {
+			env = append(env, kv)
+		}
+	}
+	cfg, addr, _ := start(b, true, env...)
 	cfg.Produce.Items = 1000
 	cfg.Produce.Users = 2000
 	cfg.Produce.Events = 20_000

@@ -36,10 +36,11 @@
 // 5 KB at the default 200; a short list about 140 bytes), a window 4 bytes
 // an item plus about 50 bytes and the user id, an item about 60 bytes plus
 // its id. The worst case of the defaults is about 1 GB of counts (200,000
-// items with full lists) and 100 MB of windows; a Zipf-like clickstream
-// fills only the popular items' lists: BenchmarkObserve's 10M counts over
-// 57,000 items take 17 bytes a count, all in. Each concurrent Recommend
-// takes 8 bytes an item of pooled scratch.
+// items with full lists) and about 30 MB of windows; a Zipf-like
+// clickstream fills only the popular items' lists: BenchmarkObserve's 4.3M
+// counts over 57,000 items (500,000 events, defaults) take 19 bytes a
+// count, all in. Each concurrent Recommend takes 8 bytes an item of pooled
+// scratch.
 //
 // Items are never forgotten: once MaxItems items have been seen, new ones
 // are not tracked at all (streamrec_cooccur_dropped_items_total grows), so
@@ -47,11 +48,12 @@
 //
 // # Cost
 //
-// Observe of a new item costs two map updates per window item: about 30 µs
-// at a full window of 100 on a warm tracker, mostly cache misses, so
-// replaying the lookback runs at some 30,000 events a second when users'
-// windows are full. Recommend reads at most Window × 2·Neighbours counts:
-// about 0.5 ms for a full window. Window is the knob for both.
+// Observe of a new item costs two map updates per window item: about 7 µs
+// at the default window of 20 on a warm tracker (BenchmarkObserve, this
+// 2-core machine), mostly cache misses, so replaying the lookback runs at
+// some 140,000 events a second. Recommend reads at most Window ×
+// 2·Neighbours counts: about 0.12 ms for a full window of 20. Window is the
+// knob for both.
 package cooccur
 
 import (
@@ -150,7 +152,7 @@ type Tracker struct {
 	// Two generations of windows (item indexes, newest first): users fills
 	// to MaxUsers/2, then becomes oldUsers (dropping the older one). Observe
 	// moves a user found in oldUsers back to users.
-	users, oldUsers map[string][]int32
+	users, oldUsers map[string]*window
 	pairs           int    // counts across items
 	pruneBuf        []pair // prune's scratch
 
@@ -183,8 +185,8 @@ func NewTracker(cfg Config, reg prometheus.Registerer) (*Tracker, error) {
 		halfUsers:  cfg.MaxUsers / 2,
 		weight:     make([]float64, cfg.Window),
 		ids:        map[string]int32{},
-		users:      map[string][]int32{},
-		oldUsers:   map[string][]int32{},
+		users:      map[string]*window{},
+		oldUsers:   map[string]*window{},
 		scratch:    sync.Pool{New: func() any { return new(scratch) }},
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "streamrec_cooccur_dropped_items_total",
@@ -243,19 +245,23 @@ func (t *Tracker) Observe(user, itemID string) {
 		t.names = append(t.names, id)
 		t.items = append(t.items, item{})
 	}
-	w, ok := t.users[user]
+	// The map keys are the windows' own copies of the ids: assigning to an
+	// existing string key would store the caller's string instead.
+	uw, ok := t.users[user]
 	if !ok {
-		if w, ok = t.oldUsers[user]; ok {
+		if uw, ok = t.oldUsers[user]; ok {
 			delete(t.oldUsers, user)
 		} else {
-			user = strings.Clone(user)
+			uw = &window{user: strings.Clone(user)}
 		}
 		if len(t.users) >= t.halfUsers {
 			old := t.oldUsers
 			clear(old)
 			t.oldUsers, t.users = t.users, old
 		}
+		t.users[uw.user] = uw
 	}
+	w := uw.items
 	if p := slices.Index(w, j); p >= 0 {
 		copy(w[1:p+1], w[:p])
 	} else {
@@ -270,7 +276,13 @@ func (t *Tracker) Observe(user, itemID string) {
 		copy(w[1:], w[:len(w)-1])
 	}
 	w[0] = j
-	t.users[user] = w
+	uw.items = w
+}
+
+// window is a user's window: item indexes, newest first.
+type window struct {
+	user  string // the map key
+	items []int32
 }
 
 // incr adds one to co(i, j), pruning i's list when it reaches 2×Neighbours.
@@ -355,10 +367,12 @@ func selectTop(s []pair, k int) {
 // mu (read or write).
 func (t *Tracker) userWindow(user string) ([]int32, bool) {
 	if w, ok := t.users[user]; ok {
-		return w, true
+		return w.items, true
 	}
-	w, ok := t.oldUsers[user]
-	return w, ok
+	if w, ok := t.oldUsers[user]; ok {
+		return w.items, true
+	}
+	return nil, false
 }
 
 // cosine is item i's contribution co/sqrt(n(i)·n(j)) to j's score; the one

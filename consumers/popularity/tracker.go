@@ -22,7 +22,10 @@ type Config struct {
 	// HalfLife: an event counts half as much as one of the same type
 	// HalfLife later, by event time.
 	HalfLife time.Duration `yaml:"half_life"`
-	// Lookback is how far before start Follow begins reading.
+	// Lookback is how far before start Follow begins reading. The serving
+	// consumer's one follower also feeds co-occurrence and starts from the
+	// longer of this and cooccurrence.lookback; older events only decay
+	// away here.
 	Lookback time.Duration `yaml:"lookback"`
 	// MaxItems bounds the items tracked (and the item categories cached):
 	// beyond it the least popular are dropped.

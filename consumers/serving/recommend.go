@@ -120,6 +120,10 @@ func (s *Server) forUser(ctx context.Context, req schemas.RecoRequest, coll stri
 	exclude = append(exclude, prof.Purchased...)
 	var related []cooccur.Candidate
 	if s.deps.CoOccurrence != nil && s.cfg.CollaborativeWeight > 0 {
+		// The window holds the user's latest distinct items; Recent counts
+		// touches (a view, click and add_to_cart of one item take three), so
+		// the window may hold items Recent has lost.
+		exclude = append(exclude, s.deps.CoOccurrence.Window(req.UserID)...)
 		excluded := make(map[string]bool, len(exclude))
 		for _, id := range exclude {
 			excluded[id] = true
@@ -141,6 +145,11 @@ func (s *Server) forUser(ctx context.Context, req schemas.RecoRequest, coll stri
 		if hits, because, err = s.blend(ctx, coll, req, prof.Vector, hits, related); err != nil {
 			return schemas.RecoReply{}, err
 		}
+		if len(hits) == 0 {
+			// The filters refused every co-occurring item, or the catalog
+			// lost them, and there is no profile vector to search with.
+			return s.popular(ctx, req, coll, exclude)
+		}
 	}
 	touches := recentTouches(prof.Recent, s.cfg.ReasonsFrom)
 	extra := make([]string, 0, len(touches)+len(because))
@@ -158,7 +167,12 @@ func (s *Server) forUser(ctx context.Context, req schemas.RecoRequest, coll stri
 	for i, h := range picked {
 		reason := touchReason(points[h.ID].Vector, touches, points)
 		if b, ok := because[h.ID]; ok {
-			reason = "often chosen with " + title(points[b]) + ", which you " + verb(touchType(prof.Recent, b))
+			if p, ok := points[b]; ok { // else deleted from the catalog since
+				reason = "often chosen with " + title(p)
+				if t, ok := touchType(prof, b); ok {
+					reason += ", which you " + verb(t)
+				}
+			}
 		}
 		items[i] = schemas.ReplyItem{ItemID: h.ID, Score: float64(h.Score), Reason: clip(reason, s.cfg.Limits.MaxTextLen)}
 	}
@@ -251,15 +265,19 @@ func (s *Server) blend(ctx context.Context, coll string, req schemas.RecoRequest
 	return out, because, nil
 }
 
-// touchType is the type of the user's newest touch of item, a view when
-// recent does not hold it.
-func touchType(recent []pipeline.Touch, item string) schemas.EventType {
-	for _, t := range recent {
+// touchType is the type of the user's newest touch of item that the
+// profile remembers (a purchase when only Purchased holds it); false when
+// it remembers none.
+func touchType(prof pipeline.Profile, item string) (schemas.EventType, bool) {
+	for _, t := range prof.Recent {
 		if t.ItemID == item {
-			return t.Type
+			return t.Type, true
 		}
 	}
-	return schemas.EventView
+	if slices.Contains(prof.Purchased, item) {
+		return schemas.EventPurchase, true
+	}
+	return "", false
 }
 
 // recentTouches returns the first n touches with an item, each item once

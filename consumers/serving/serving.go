@@ -74,8 +74,9 @@ type Config struct {
 	// server has a co-occurrence tracker): over the candidates of both
 	// signals, score = w·cf/max(cf) + (1-w)·cos/max(cos), cf the item's
 	// co-occurrence with the user's recent items and cos its cosine to the
-	// profile vector. 0 ranks by the profile vector alone; items nobody
-	// has touched yet (cold items) still compete on cos.
+	// profile vector. 0 ranks by the profile vector alone. Items nobody
+	// has touched yet (cold items) compete on cos only, so at a high weight
+	// they reach the top only when co-occurrence offers few candidates.
 	CollaborativeWeight float64 `yaml:"collaborative_weight"`
 }
 

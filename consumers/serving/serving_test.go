@@ -108,6 +108,32 @@ func TestForUserCoOccurrence(t *testing.T) {
 	if got := ids(fresh.Items); fresh.Fallback || !slices.Equal(got, []string{"k1"}) {
 		t.Errorf("user known only to co-occurrence: %v (fallback %v), want [k1] from co-occurrence", got, fresh.Fallback)
 	}
+	// The filters refuse k1, and fresh has no profile vector: popularity.
+	fresh = ask(f, schemas.RecoRequest{UserID: "fresh", K: 3, Filters: schemas.Filters{Category: "phones"}})
+	if got := ids(fresh.Items); !fresh.Fallback || len(got) == 0 || slices.Contains(got, "p1") {
+		t.Errorf("co-occurrence refused by the filters: %v (fallback %v), want popular phones but p1", got, fresh.Fallback)
+	}
+
+	// v touched p1, then c1 three times: the profile's recent touches (3
+	// here) lost p1, the co-occurrence window did not. p1 is not served,
+	// and k1's reason cannot say how v touched p1.
+	f.co.Observe("v", "p1")
+	f.co.Observe("v", "c1")
+	now := time.Now()
+	f.profile("v", []pipeline.Touch{
+		{ItemID: "c1", Type: schemas.EventAddToCart, At: now},
+		{ItemID: "c1", Type: schemas.EventClick, At: now.Add(-time.Second)},
+		{ItemID: "c1", Type: schemas.EventView, At: now.Add(-2 * time.Second)},
+	})
+	reply = ask(f, schemas.RecoRequest{UserID: "v", K: len(catalogItems)})
+	if got := ids(reply.Items); slices.Contains(got, "p1") || !slices.Contains(got, "k1") {
+		t.Errorf("for_user v = %v, want k1 and not p1 (in the window)", got)
+	}
+	for _, it := range reply.Items {
+		if it.ItemID == "k1" && it.Reason != "often chosen with Acme Phone X" {
+			t.Errorf("reason of k1 = %q, want %q", it.Reason, "often chosen with Acme Phone X")
+		}
+	}
 
 	f = newFixture(t, func(c *Config) { c.CollaborativeWeight = 0 })
 	observe(f)

@@ -73,6 +73,30 @@ func DefaultEvalOptions() EvalOptions {
 	}
 }
 
+// Validate reports every invalid option, named by its flag.
+func (o EvalOptions) Validate() error {
+	var errs []error
+	if !(o.Holdout > 0 && o.Holdout < 1) {
+		errs = append(errs, fmt.Errorf("eval: --holdout must be within (0, 1), got %v", o.Holdout))
+	}
+	if !(o.Positive > 0 && o.Positive <= 5) {
+		errs = append(errs, fmt.Errorf("eval: --positive must be within (0, 5] stars, got %v", o.Positive))
+	}
+	if o.MinTrain < 1 {
+		errs = append(errs, fmt.Errorf("eval: --min-train must be >= 1, got %d", o.MinTrain))
+	}
+	if o.Users < 0 || o.Movies < 0 {
+		errs = append(errs, fmt.Errorf("eval: --users and --movies must be >= 0"))
+	}
+	if o.Neighbours < 1 {
+		errs = append(errs, fmt.Errorf("eval: --neighbours must be >= 1, got %d", o.Neighbours))
+	}
+	if o.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("eval: --concurrency must be >= 1, got %d", o.Concurrency))
+	}
+	return errors.Join(errs...)
+}
+
 // EvalReport is what Eval measured.
 type EvalReport struct {
 	// Results: the pipeline's for_user first, then the baselines.
@@ -100,6 +124,9 @@ type EvalReport struct {
 // same split. The config's model, embed, profiles, popularity,
 // co-occurrence and serving sections apply; where the data lives does not.
 func Eval(ctx context.Context, cfg config.Config, log *slog.Logger, o EvalOptions) (EvalReport, error) {
+	if err := o.Validate(); err != nil {
+		return EvalReport{}, err
+	}
 	ds, err := movielens.Load(o.Dataset)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -187,7 +214,8 @@ func sandbox(cfg config.Config, dir string) config.Config {
 }
 
 // subset keeps the ratings of the n users with the lowest ids and the
-// movies they rated.
+// movies they rated. (Choosing by all ratings, held-out ones included, only
+// decides which catalog a test subset has; no recommender sees them.)
 func subset(ds *movielens.Dataset, n int) *movielens.Dataset {
 	var ids []int
 	seen := map[int]bool{}
@@ -219,7 +247,8 @@ func subset(ds *movielens.Dataset, n int) *movielens.Dataset {
 }
 
 // topMovies keeps the n most-rated movies (ties: lowest id) and their
-// ratings.
+// ratings. The count includes held-out ratings: it only decides which
+// catalog a test subset has, and every recommender gets the same one.
 func topMovies(ds *movielens.Dataset, n int) *movielens.Dataset {
 	count := map[int]int{}
 	for _, r := range ds.Ratings {
@@ -308,19 +337,29 @@ func evalPipeline(ctx context.Context, env JobEnv, log *slog.Logger, ds *moviele
 }
 
 // waitConsumed waits until group has committed the end of every partition
-// of topic and followed() reached want, drawing the committed count.
+// of topic and followed() reached want, drawing the committed count. It
+// gives up when neither moves for stall.
 func waitConsumed(ctx context.Context, cl *kgo.Client, group, topic string, followed func() int64, want int64, progress io.Writer) error {
+	const stall = 2 * time.Minute
 	adm := kadm.NewClient(cl)
 	bar := pbar.New(progress, want, "clickstream consumed", "events")
 	defer bar.Finish()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var lastCommitted, lastFollowed int64 = -1, -1
+	moved := time.Now()
 	for {
 		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
 		if err != nil {
 			return fmt.Errorf("eval: end offsets of %s: %w", topic, err)
 		}
 		offs, err := adm.FetchOffsets(ctx, group)
+		if err == nil {
+			err = offs.Error()
+		}
 		if err != nil {
 			return fmt.Errorf("eval: offsets of group %s: %w", group, err)
 		}
@@ -332,8 +371,15 @@ func waitConsumed(ctx context.Context, cl *kgo.Client, group, topic string, foll
 			}
 		})
 		_ = bar.Set64(min(committed, want))
-		if committed >= end && followed() >= want {
+		f := followed()
+		if committed >= end && f >= want {
 			return nil
+		}
+		if committed != lastCommitted || f != lastFollowed {
+			lastCommitted, lastFollowed, moved = committed, f, time.Now()
+		} else if time.Since(moved) > stall {
+			return fmt.Errorf("eval: stalled for %s: group %s committed %d of %d records of %s, the serving follower applied %d of %d events",
+				stall, group, committed, end, topic, f, want)
 		}
 		select {
 		case <-ctx.Done():

@@ -140,9 +140,12 @@ func (s *Server) forUser(ctx context.Context, req schemas.RecoRequest, coll stri
 			return schemas.RecoReply{}, err
 		}
 	}
-	var because map[string]string
+	var (
+		because map[string]string
+		fetched map[string]pipeline.Point
+	)
 	if len(related) > 0 {
-		if hits, because, err = s.blend(ctx, coll, req, prof.Vector, hits, related); err != nil {
+		if hits, because, fetched, err = s.blend(ctx, coll, req, prof.Vector, hits, related); err != nil {
 			return schemas.RecoReply{}, err
 		}
 		if len(hits) == 0 {
@@ -159,7 +162,7 @@ func (s *Server) forUser(ctx context.Context, req schemas.RecoRequest, coll stri
 	for _, b := range because {
 		extra = append(extra, b)
 	}
-	picked, points, err := s.rank(ctx, coll, hits, req.K, extra)
+	picked, points, err := s.rank(ctx, coll, hits, req.K, extra, fetched)
 	if err != nil {
 		return schemas.RecoReply{}, err
 	}
@@ -191,12 +194,13 @@ func (s *Server) candidateCount(k int) int {
 // blend merges the profile vector's hits with the co-occurrence candidates
 // related (which skip the excluded items) into one list scored
 // w·cf/max(cf) + (1-w)·cos/max(cos) (Config.CollaborativeWeight), best
-// first, ties in the order of hits then related. A related item the store
-// lacks or the request's filters refuse is dropped; its cosine to vec (nil:
-// 0) is computed here. because maps each item whose score comes more from
-// co-occurrence than from the profile vector to the user's item it
-// co-occurs with most.
-func (s *Server) blend(ctx context.Context, coll string, req schemas.RecoRequest, vec []float32, hits []pipeline.Hit, related []cooccur.Candidate) ([]pipeline.Hit, map[string]string, error) {
+// first, ties in the order of hits then related, cut to the
+// candidateCount(k) best. A related item the store lacks or the request's
+// filters refuse is dropped; its cosine to vec (nil: 0) is computed here.
+// because maps each item whose score comes more from co-occurrence than
+// from the profile vector to the user's item it co-occurs with most; the
+// points are those it read (related items not among hits), for rank.
+func (s *Server) blend(ctx context.Context, coll string, req schemas.RecoRequest, vec []float32, hits []pipeline.Hit, related []cooccur.Candidate) ([]pipeline.Hit, map[string]string, map[string]pipeline.Point, error) {
 	type cand struct {
 		id      string
 		cos, cf float64
@@ -213,7 +217,10 @@ func (s *Server) blend(ctx context.Context, coll string, req schemas.RecoRequest
 	for i, c := range s.deps.CoOccurrence.Score(req.UserID, ids) {
 		cands[i].cf, cands[i].because = c.Score, c.Because
 	}
-	var fetch []string
+	var (
+		fetch []string
+		byID  map[string]pipeline.Point
+	)
 	for _, r := range related {
 		if _, ok := at[r.ItemID]; !ok {
 			fetch = append(fetch, r.ItemID)
@@ -222,9 +229,9 @@ func (s *Server) blend(ctx context.Context, coll string, req schemas.RecoRequest
 	if len(fetch) > 0 {
 		pts, err := s.deps.Store.Get(ctx, coll, fetch)
 		if err != nil {
-			return nil, nil, fmt.Errorf("get %d co-occurring items: %w", len(fetch), err)
+			return nil, nil, nil, fmt.Errorf("get %d co-occurring items: %w", len(fetch), err)
 		}
-		byID := make(map[string]pipeline.Point, len(pts))
+		byID = make(map[string]pipeline.Point, len(pts))
 		for _, p := range pts {
 			byID[p.ID] = p
 		}
@@ -262,7 +269,9 @@ func (s *Server) blend(ctx context.Context, coll string, req schemas.RecoRequest
 		}
 	}
 	slices.SortStableFunc(out, func(a, b pipeline.Hit) int { return cmp.Compare(b.Score, a.Score) })
-	return out, because, nil
+	// The re-rank considers as many candidates as a search would give it.
+	out = out[:min(len(out), s.candidateCount(req.K))]
+	return out, because, byID, nil
 }
 
 // touchType is the type of the user's newest touch of item that the
@@ -347,7 +356,7 @@ func (s *Server) similarItems(ctx context.Context, req schemas.RecoRequest, coll
 	if err != nil {
 		return schemas.RecoReply{}, err
 	}
-	picked, _, err := s.rank(ctx, coll, hits, req.K, nil)
+	picked, _, err := s.rank(ctx, coll, hits, req.K, nil, nil)
 	if err != nil {
 		return schemas.RecoReply{}, err
 	}
@@ -366,7 +375,7 @@ func (s *Server) search(ctx context.Context, req schemas.RecoRequest, coll strin
 	if err != nil {
 		return schemas.RecoReply{}, err
 	}
-	picked, _, err := s.rank(ctx, coll, hits, req.K, nil)
+	picked, _, err := s.rank(ctx, coll, hits, req.K, nil, nil)
 	if err != nil {
 		return schemas.RecoReply{}, err
 	}
@@ -399,8 +408,8 @@ func (s *Server) candidates(ctx context.Context, coll string, vec []float32, req
 // rank picks k of hits, re-ranked by MMR when the config asks for it, and
 // returns them with the points (vectors and payloads) of the picked items
 // and of extra, fetched in one Get when the re-rank or the caller needs
-// them.
-func (s *Server) rank(ctx context.Context, coll string, hits []pipeline.Hit, k int, extra []string) ([]pipeline.Hit, map[string]pipeline.Point, error) {
+// them; the points of have (may be nil) are not fetched again.
+func (s *Server) rank(ctx context.Context, coll string, hits []pipeline.Hit, k int, extra []string, have map[string]pipeline.Point) ([]pipeline.Hit, map[string]pipeline.Point, error) {
 	if len(hits) == 0 {
 		return nil, nil, nil
 	}
@@ -421,13 +430,23 @@ func (s *Server) rank(ctx context.Context, coll string, hits []pipeline.Hit, k i
 		return hits[:min(k, len(hits))], nil, nil
 	}
 	ids = append(ids, extra...)
-	pts, err := s.deps.Store.Get(ctx, coll, ids)
-	if err != nil {
-		return nil, nil, fmt.Errorf("get %d item vectors: %w", len(ids), err)
+	points := make(map[string]pipeline.Point, len(ids))
+	fetch := ids[:0]
+	for _, id := range ids {
+		if p, ok := have[id]; ok {
+			points[id] = p
+		} else {
+			fetch = append(fetch, id)
+		}
 	}
-	points := make(map[string]pipeline.Point, len(pts))
-	for _, p := range pts {
-		points[p.ID] = p
+	if len(fetch) > 0 {
+		pts, err := s.deps.Store.Get(ctx, coll, fetch)
+		if err != nil {
+			return nil, nil, fmt.Errorf("get %d item vectors: %w", len(fetch), err)
+		}
+		for _, p := range pts {
+			points[p.ID] = p
+		}
 	}
 	if !diversify {
 		return hits[:min(k, len(hits))], points, nil

@@ -7,7 +7,10 @@
 //
 // Interactions are binary: a user either has touched an item recently or
 // not, whatever the event type. Each user has a window of the Window
-// distinct items touched most recently. When an item enters a user's
+// distinct items touched most recently, the newest part of a history of
+// the History latest distinct items, which Recommend never returns (a
+// user's own past items would otherwise lead: they co-occurred with the
+// window when the user touched them). When an item enters a user's
 // window, it co-occurs once with every item already there: co(i,j) and
 // co(j,i) grow by one, and n(j), the number of times j entered a window,
 // grows by one. An item is then scored for a user by the cosine of the
@@ -30,13 +33,13 @@
 // # Memory
 //
 // Bounded by the config: at most MaxItems items, each with at most
-// 2×Neighbours−1 counts, and at most MaxUsers windows of at most Window
+// 2×Neighbours−1 counts, and at most MaxUsers histories of at most History
 // items. A count costs about 12 bytes in its item's map once the list is
 // long (a list that has been pruned keeps the room for 2×Neighbours: about
-// 5 KB at the default 200; a short list about 140 bytes), a window 4 bytes
-// an item plus about 50 bytes and the user id, an item about 60 bytes plus
-// its id. The worst case of the defaults is about 1 GB of counts (200,000
-// items with full lists) and about 30 MB of windows; a Zipf-like
+// 5 KB at the default 200; a short list about 140 bytes), a history 4
+// bytes an item plus about 80 bytes and the user id, an item about 60 bytes
+// plus its id. The worst case of the defaults is about 1 GB of counts
+// (200,000 items with full lists) and about 100 MB of histories; a Zipf-like
 // clickstream fills only the popular items' lists: BenchmarkObserve's 4.3M
 // counts over 57,000 items (500,000 events, defaults) take 19 bytes a
 // count, all in. Each concurrent Recommend takes 8 bytes an item of pooled
@@ -86,6 +89,10 @@ type Config struct {
 	// Lookback is how far before start the follower begins reading; the
 	// tracker itself does not use it.
 	Lookback time.Duration `yaml:"lookback"`
+	// History is how many distinct items per user (the newest, the window
+	// among them) Recommend never returns: what the user touched lately
+	// is not recommended back. At least Window.
+	History int `yaml:"history"`
 	// RecencyDecay weighs a user's window items by recency in Recommend and
 	// Score: the p-th newest (p from 0) counts RecencyDecay^p. 1 weighs
 	// them all alike.
@@ -97,7 +104,7 @@ type Config struct {
 // their history: docs/evaluation.md), 200 neighbours, 200,000 items and
 // users, a 30-day lookback.
 func DefaultConfig() Config {
-	return Config{Window: 20, Neighbours: 200, MaxItems: 200_000, MaxUsers: 200_000, Lookback: 30 * 24 * time.Hour, RecencyDecay: 0.9}
+	return Config{Window: 20, Neighbours: 200, MaxItems: 200_000, MaxUsers: 200_000, Lookback: 30 * 24 * time.Hour, History: 100, RecencyDecay: 0.9}
 }
 
 // Validate reports every invalid field, named under prefix
@@ -115,6 +122,9 @@ func (c Config) Validate(prefix string) error {
 	}
 	if c.MaxUsers < 2 {
 		errs = append(errs, fmt.Errorf("%s.max_users must be >= 2", prefix))
+	}
+	if c.History < c.Window {
+		errs = append(errs, fmt.Errorf("%s.history must be >= %s.window (%d)", prefix, prefix, c.Window))
 	}
 	if !(c.RecencyDecay > 0 && c.RecencyDecay <= 1) {
 		errs = append(errs, fmt.Errorf("%s.recency_decay must be > 0 and <= 1", prefix))
@@ -141,7 +151,7 @@ type Candidate struct {
 // Window × 2·Neighbours map reads, and call skip without holding it (so
 // skip may call the tracker).
 type Tracker struct {
-	window, neighbours, maxItems, halfUsers int
+	window, neighbours, maxItems, halfUsers, history int
 	// weight[p] is the weight of the p-th newest window item.
 	weight []float64
 
@@ -183,6 +193,7 @@ func NewTracker(cfg Config, reg prometheus.Registerer) (*Tracker, error) {
 		neighbours: cfg.Neighbours,
 		maxItems:   cfg.MaxItems,
 		halfUsers:  cfg.MaxUsers / 2,
+		history:    cfg.History,
 		weight:     make([]float64, cfg.Window),
 		ids:        map[string]int32{},
 		users:      map[string]*window{},
@@ -261,25 +272,29 @@ func (t *Tracker) Observe(user, itemID string) {
 		}
 		t.users[uw.user] = uw
 	}
-	w := uw.items
-	if p := slices.Index(w, j); p >= 0 {
-		copy(w[1:p+1], w[:p])
-	} else {
-		for _, i := range w {
+	h := uw.items
+	p := slices.Index(h, j)
+	if p < 0 || p >= t.window {
+		// New to the window: it co-occurs with the window's items.
+		for _, i := range h[:min(len(h), t.window)] {
 			t.incr(i, j)
 			t.incr(j, i)
 		}
 		t.items[j].n++
-		if len(w) < t.window {
-			w = append(w, 0)
-		}
-		copy(w[1:], w[:len(w)-1])
 	}
-	w[0] = j
-	uw.items = w
+	if p < 0 {
+		if len(h) < t.history {
+			h = append(h, 0)
+		}
+		p = len(h) - 1
+	}
+	copy(h[1:p+1], h[:p])
+	h[0] = j
+	uw.items = h
 }
 
-// window is a user's window: item indexes, newest first.
+// window is a user's history: item indexes, newest first, the first Window
+// of them the window.
 type window struct {
 	user  string // the map key
 	items []int32
@@ -366,6 +381,13 @@ func selectTop(s []pair, k int) {
 // userWindow is user's window, nil and false if unknown. The caller holds
 // mu (read or write).
 func (t *Tracker) userWindow(user string) ([]int32, bool) {
+	h, ok := t.userHistory(user)
+	return h[:min(len(h), t.window)], ok
+}
+
+// userHistory is user's history (the window first), nil and false if
+// unknown. The caller holds mu (read or write).
+func (t *Tracker) userHistory(user string) ([]int32, bool) {
 	if w, ok := t.users[user]; ok {
 		return w.items, true
 	}
@@ -392,14 +414,15 @@ type scored struct {
 type scratch struct {
 	scores  []float64 // Recommend's sums
 	touched []int32   // the indexes with a sum
-	window  []int32   // Recommend's copy of the user's window
+	window  []int32   // Recommend's copy of the user's history, then window
 	all     []scored  // Similar's candidates
 	heap    []scored  // the n best so far, worst at the root
 }
 
 // Recommend scores every item j co-occurring with the user's window items i,
-// score(j) = Σ_i d^p(i)·co(i,j)/sqrt(n(i)·n(j)) (see the package doc), skipping the window's items and
-// those for which skip is true (skip may be nil), and returns the n best,
+// score(j) = Σ_i d^p(i)·co(i,j)/sqrt(n(i)·n(j)) (see the package doc),
+// skipping the user's history (the window among it) and the items for
+// which skip is true (skip may be nil), and returns the n best,
 // ties by item id ascending. An unknown user, or n <= 0, gets nil.
 //
 // The reasons (Because) are found after skip has run, under a second read
@@ -411,11 +434,12 @@ func (t *Tracker) Recommend(user string, n int, skip func(itemID string) bool) [
 	s := t.scratch.Get().(*scratch)
 	defer t.putScratch(s)
 	t.mu.RLock()
-	w, ok := t.userWindow(user)
+	h, ok := t.userHistory(user)
 	if !ok {
 		t.mu.RUnlock()
 		return nil
 	}
+	w := h[:min(len(h), t.window)]
 	if len(t.items) > cap(s.scores) {
 		s.scores = make([]float64, len(t.items), cap(t.items))
 	}
@@ -430,13 +454,14 @@ func (t *Tracker) Recommend(user string, n int, skip func(itemID string) bool) [
 			scores[j] += wt * cosine(c, it.n, t.items[j].n)
 		}
 	}
-	s.window = append(s.window[:0], w...)
+	s.window = append(s.window[:0], h...)
 	names := t.names
 	t.mu.RUnlock()
 
-	for _, i := range s.window {
+	for _, i := range s.window { // the whole history
 		scores[i] = 0
 	}
+	s.window = s.window[:len(w)]
 	for _, j := range s.touched {
 		if x := scores[j]; x > 0 {
 			s.push(scored{j: j, score: x}, n, names, skip)
@@ -533,8 +558,25 @@ func (t *Tracker) Window(user string) []string {
 	if !ok {
 		return nil
 	}
-	out := make([]string, len(w))
-	for k, i := range w {
+	return t.ids2names(w)
+}
+
+// History returns a copy of user's history (the History latest distinct
+// items, the window first), newest first; nil for an unknown user.
+func (t *Tracker) History(user string) []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	h, ok := t.userHistory(user)
+	if !ok {
+		return nil
+	}
+	return t.ids2names(h)
+}
+
+// ids2names maps item indexes to ids. The caller holds mu.
+func (t *Tracker) ids2names(idx []int32) []string {
+	out := make([]string, len(idx))
+	for k, i := range idx {
 		out[k] = t.names[i]
 	}
 	return out

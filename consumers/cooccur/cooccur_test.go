@@ -152,6 +152,43 @@ func TestRecencyDecay(t *testing.T) {
 	}
 }
 
+// TestHistory: items that left the window but not the history are never
+// recommended back (u's own a co-occurred with b and c); one that
+// re-enters the window from the history co-occurs again with the window.
+func TestHistory(t *testing.T) {
+	tr, _ := tracker(t, func(c *Config) { c.Window, c.History = 2, 4 })
+	observe(tr, [2]string{"x", "a"}, [2]string{"x", "d"},
+		[2]string{"y", "b"}, [2]string{"y", "e"},
+		[2]string{"u", "a"}, [2]string{"u", "b"}, [2]string{"u", "c"})
+	if got, want := tr.Window("u"), []string{"c", "b"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Window = %v, want %v", got, want)
+	}
+	if got, want := tr.History("u"), []string{"c", "b", "a"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("History = %v, want %v", got, want)
+	}
+	// a scores through co(b,a) and co(c,a) (u's own), e through co(b,e).
+	got := tr.Recommend("u", 10, nil)
+	if len(got) != 1 || got[0].ItemID != "e" {
+		t.Fatalf("Recommend = %v, want only e (a is in u's history)", got)
+	}
+	before := counts(tr)
+	observe(tr, [2]string{"u", "a"}) // from the history back into the window
+	after := counts(tr)
+	for _, k := range []string{"a>c", "c>a", "a>b", "b>a", "a"} {
+		if after[k] != before[k]+1 {
+			t.Errorf("%s: %d -> %d, want one more", k, before[k], after[k])
+		}
+	}
+	if got, want := tr.History("u"), []string{"a", "c", "b"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("History = %v, want %v", got, want)
+	}
+	// The history is bounded: d, e push b out (History 4).
+	observe(tr, [2]string{"u", "d"}, [2]string{"u", "e"})
+	if got, want := tr.History("u"), []string{"e", "d", "a", "c"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("History = %v, want %v", got, want)
+	}
+}
+
 func TestSimilar(t *testing.T) {
 	tr, _ := tracker(t, nil)
 	observe(tr, example...)
@@ -413,6 +450,7 @@ func TestConfigValidate(t *testing.T) {
 		{"max items int32", func(c *Config) { c.MaxItems = math.MaxInt32 + 1 }, []string{"cooccurrence.max_items must be > 0 and <= 2147483647"}},
 		{"max users", func(c *Config) { c.MaxUsers = 1 }, []string{"cooccurrence.max_users must be >= 2"}},
 		{"lookback", func(c *Config) { c.Lookback = -1 }, []string{"cooccurrence.lookback must be >= 0"}},
+		{"history below window", func(c *Config) { c.Window, c.History = 30, 20 }, []string{"cooccurrence.history must be >= cooccurrence.window (30)"}},
 		{"decay zero", func(c *Config) { c.RecencyDecay = 0 }, []string{"cooccurrence.recency_decay must be > 0 and <= 1"}},
 		{"decay above one", func(c *Config) { c.RecencyDecay = 1.5 }, []string{"cooccurrence.recency_decay must be > 0 and <= 1"}},
 		{"all at once", func(c *Config) { *c = Config{Lookback: -1} }, []string{

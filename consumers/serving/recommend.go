@@ -120,10 +120,12 @@ func (s *Server) forUser(ctx context.Context, req schemas.RecoRequest, coll stri
 	exclude = append(exclude, prof.Purchased...)
 	var related []cooccur.Candidate
 	if s.deps.CoOccurrence != nil && s.cfg.CollaborativeWeight > 0 {
-		// The window holds the user's latest distinct items; Recent counts
-		// touches (a view, click and add_to_cart of one item take three), so
-		// the window may hold items Recent has lost.
-		exclude = append(exclude, s.deps.CoOccurrence.Window(req.UserID)...)
+		// The tracker's history holds the user's latest distinct items
+		// (Recommend skips them itself); Recent counts touches (a view, click
+		// and add_to_cart of one item take three), so the history holds
+		// items Recent has lost, which the profile vector's search must
+		// skip too.
+		exclude = append(exclude, s.deps.CoOccurrence.History(req.UserID)...)
 		excluded := make(map[string]bool, len(exclude))
 		for _, id := range exclude {
 			excluded[id] = true

@@ -271,7 +271,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			log.Warn("the demo needs embed.enabled and the serving consumer; skipping it")
 		} else {
 			g.Go(func() error {
-				if err := runDemo(gctx, cfg, log, store, *opts.Demo); err != nil && gctx.Err() == nil {
+				if err := runDemo(gctx, JobEnv{Config: cfg, Store: store, Followed: followed.Load}, log, *opts.Demo); err != nil && gctx.Err() == nil {
 					log.Error("demo stopped", "err", err)
 				}
 				return nil

@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamrec/streamrec/consumers/catalog"
-	"github.com/streamrec/streamrec/internal/config"
 	pbar "github.com/streamrec/streamrec/internal/progress"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/producers"
@@ -37,10 +36,13 @@ type Demo struct {
 	Out, Progress io.Writer
 }
 
-// runDemo seeds, waits for the catalog to be indexed, replays one user's
-// history, asks for recommendations and prints them, then keeps replaying
-// the rest of the ratings until done or ctx ends.
-func runDemo(ctx context.Context, cfg config.Config, log *slog.Logger, store pipeline.VectorStore, d Demo) error {
+// runDemo seeds, waits for the catalog to be indexed, replays the first
+// 80 % of the other users' ratings at once (the shop's past, which
+// co-occurrence learns from) and one user's history, asks for
+// recommendations and prints them, then keeps replaying the rest of the
+// ratings at d.Rate until done or ctx ends.
+func runDemo(ctx context.Context, env JobEnv, log *slog.Logger, d Demo) error {
+	cfg, store := env.Config, env.Store
 	ds, err := movielens.Load(d.Dataset)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -79,10 +81,29 @@ func runDemo(ctx context.Context, cfg config.Config, log *slog.Logger, store pip
 			rest = append(rest, ev)
 		}
 	}
-	// The demo user's history first, all at once, re-stamped one event a
+	// The shop's past first, as fast as it goes: the serving consumer's
+	// follower learns co-occurrence from it (the clickstream consumer's rate
+	// guard dead-letters much of it: squeezed, rating sessions arrive at bot
+	// speed).
+	past := rest[:len(rest)*8/10]
+	rest = rest[len(past):]
+	bar := pbar.New(d.Progress, int64(len(past)), "the shop's past (80 % of the other users' ratings)", "events")
+	for _, ev := range past {
+		if err := p.SendClick(ctx, ev, nil); err != nil {
+			_ = bar.Exit()
+			return err
+		}
+		_ = bar.Add(1)
+	}
+	if err := p.Flush(ctx); err != nil {
+		_ = bar.Exit()
+		return err
+	}
+	_ = bar.Finish()
+	// The demo user's history next, all at once, re-stamped one event a
 	// second up to now: squeezed, a user's rating sessions look like a bot
 	// to the rate guard (clickstream.quality.rate_limit), which would
-	// dead-letter them (the background replay shows that happening).
+	// dead-letter them.
 	now := time.Now()
 	for i := range mine {
 		mine[i].Timestamp = now.Add(-time.Duration(len(mine)-i) * time.Second).UTC()
@@ -95,8 +116,21 @@ func runDemo(ctx context.Context, cfg config.Config, log *slog.Logger, store pip
 	if err := p.Flush(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(d.Out, "\ndemo: replayed %d events of %s; the rest of the %d ratings flow at %d events/s in the background\n",
-		len(mine), user, len(ds.Ratings), d.Rate)
+	// Wait until the serving consumer has learnt from all of it.
+	learnt := pbar.New(d.Progress, int64(len(past)+len(mine)), "serving consumer learning co-occurrence", "events")
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for env.Followed() < int64(len(past)+len(mine)) {
+		_ = learnt.Set64(env.Followed())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+		}
+	}
+	_ = learnt.Finish()
+	fmt.Fprintf(d.Out, "\ndemo: replayed %d events of the shop's past and %d of %s; the other %d events flow at %d events/s in the background\n",
+		len(past), len(mine), user, len(rest), d.Rate)
 	rctx, rcancel := context.WithCancel(ctx)
 	replayDone := make(chan error, 1)
 	go func() { replayDone <- replay(rctx, p, rest, d.Rate) }()

@@ -18,14 +18,15 @@ import (
 // Follow feeds t from the clickstream topic until ctx is done, then returns
 // nil. It reads without a consumer group (each replica builds its own
 // popularity), from the first record stamped at or after now-lookback in
-// every partition. Events that do not decode are skipped; an item's
-// category path comes from its point behind itemsAlias in store (cached for
-// up to t's MaxItems items; an item the store does not know counts overall
-// only, and is looked up again next time). Each observer then gets the
+// every partition. Events that do not decode with limits (the clickstream
+// consumer's, but for the age, which the lookback bounds) are skipped; an
+// item's category path comes from its point behind itemsAlias in store
+// (cached for up to t's MaxItems items; an item the store does not know
+// counts overall only, and is looked up again next time). Each observer then gets the
 // events of each fetch that name an item, in offset order per partition,
 // on Follow's goroutine (the serving consumer's co-occurrence tracker is
 // one). An error is returned only when the client cannot be built.
-func Follow(ctx context.Context, kc kafka.Config, topic string, lookback time.Duration, store pipeline.VectorStore, itemsAlias string, t *Tracker, log *slog.Logger, observers ...func([]schemas.ClickEvent)) error {
+func Follow(ctx context.Context, kc kafka.Config, topic string, lookback time.Duration, store pipeline.VectorStore, itemsAlias string, t *Tracker, limits schemas.Limits, log *slog.Logger, observers ...func([]schemas.ClickEvent)) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -46,7 +47,7 @@ func Follow(ctx context.Context, kc kafka.Config, topic string, lookback time.Du
 	log.Info("popularity: following the clickstream", "topic", topic, "from", from)
 
 	cats := newCategoryCache(t.max)
-	lim := schemas.DefaultLimits()
+	lim := limits
 	lim.MaxAge = 0 // the lookback bounds the age; older events decay away
 	var evs []schemas.ClickEvent
 	for {

@@ -295,7 +295,7 @@ func TestFollow(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Follow(runCtx, kafka.Config{Brokers: fake.ListenAddrs()}, topic, 24*time.Hour, store, "items", tr, nil)
+		done <- Follow(runCtx, kafka.Config{Brokers: fake.ListenAddrs()}, topic, 24*time.Hour, store, "items", tr, schemas.DefaultLimits(), nil)
 	}()
 	want := []pipeline.Scored{{ItemID: "boot", Score: 4}, {ItemID: "phone", Score: 3}, {ItemID: "laptop", Score: 1}, {ItemID: "unknown", Score: 1}}
 	eventually(t, func() bool { return reflect.DeepEqual(tr.Top("", 10), want) }, func() string { return fmt.Sprintf("Top = %v, want %v", tr.Top("", 10), want) })

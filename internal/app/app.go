@@ -336,7 +336,7 @@ func startServing(ctx context.Context, g *errgroup.Group, cfg config.Config, log
 			followed.Add(int64(len(evs)))
 		}
 		lookback := max(cfg.Popularity.Lookback, cfg.CoOccurrence.Lookback)
-		return popularity.Follow(ctx, cfg.Kafka, cfg.Topics.Clickstream.Name, lookback, store, catalog.ItemsAlias, tracker, log.With("kind", "popularity"), observe)
+		return popularity.Follow(ctx, cfg.Kafka, cfg.Topics.Clickstream.Name, lookback, store, catalog.ItemsAlias, tracker, cfg.Limits, log.With("kind", "popularity"), observe)
 	})
 	kopts, err := cfg.Kafka.Opts(log)
 	if err != nil {

@@ -165,9 +165,16 @@ func (c *Client) read(ctx context.Context) {
 	}
 }
 
+// replyGrace is how long after a request's deadline its client still waits
+// for the reply: the server's error reply "deadline exceeded" is sent at the
+// deadline and has to travel.
+const replyGrace = time.Second
+
 // Recommend sends req and returns its reply. An empty request_id is filled
 // in; a request without a deadline gets ctx's (or the configured timeout),
-// so the server does not answer after the caller stopped waiting. A reply
+// clipped to limits.max_deadline, so the server does not answer after the
+// caller stopped waiting; the caller waits no longer than the request's
+// deadline and a second for the reply to travel. A reply
 // with an error is returned together with an error wrapping ErrReply.
 func (c *Client) Recommend(ctx context.Context, req schemas.RecoRequest) (schemas.RecoReply, error) {
 	if _, ok := ctx.Deadline(); !ok {
@@ -185,6 +192,14 @@ func (c *Client) Recommend(ctx context.Context, req schemas.RecoRequest) (schema
 		}
 		d = d.UTC()
 		req.Deadline = &d
+	}
+	// The server answers by the request's deadline or not at all (an error
+	// reply at the deadline): waiting longer than it and a reply's transit
+	// is waiting for nothing.
+	if d, ok := ctx.Deadline(); !ok || req.Deadline.Add(replyGrace).Before(d) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, req.Deadline.Add(replyGrace))
+		defer cancel()
 	}
 	if err := req.Validate(time.Now(), c.cfg.Limits); err != nil {
 		return schemas.RecoReply{}, err
@@ -217,6 +232,9 @@ func (c *Client) Recommend(ctx context.Context, req schemas.RecoRequest) (schema
 		{Key: schemas.HeaderCorrelationID, Value: []byte(corr)},
 	}}
 	if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		if errors.Is(err, kgo.ErrClientClosed) {
+			return schemas.RecoReply{}, ErrClosed
+		}
 		if ctx.Err() != nil {
 			return schemas.RecoReply{}, fmt.Errorf("%w: sending request %s: %v", ErrTimeout, req.RequestID, err)
 		}

@@ -149,6 +149,26 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
+// TestTimeoutAtClippedDeadline: a deadline clipped to limits.max_deadline
+// also ends the wait (plus a second's grace for the reply), not the much
+// longer timeout.
+func TestTimeoutAtClippedDeadline(t *testing.T) {
+	kc := cluster(t)
+	respond(t, kc)
+	cfg := reco.DefaultConfig()
+	cfg.Timeout = 2 * time.Minute
+	cfg.Limits.MaxDeadline = 200 * time.Millisecond
+	c := newClient(t, kc, cfg)
+	start := time.Now()
+	_, err := c.Recommend(context.Background(), forUser("silent"))
+	if !errors.Is(err, reco.ErrTimeout) {
+		t.Fatalf("err %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("returned after %v: waited for the 2 min timeout, not the 200ms deadline", d)
+	}
+}
+
 // TestInvalidRequest: a request the server would reject is refused before
 // it is sent, with the field named.
 func TestInvalidRequest(t *testing.T) {

@@ -176,6 +176,10 @@ func Eval(ctx context.Context, cfg config.Config, log *slog.Logger, o EvalOption
 		rep.Results = append(rep.Results,
 			eval.Evaluate("popularity", split, len(ds.Movies), eval.Popularity(split.Train)),
 			eval.Evaluate(fmt.Sprintf("item-kNN (%d neighbours)", o.Neighbours), split, len(ds.Movies), eval.ItemKNN(split.Train, o.Neighbours)),
+			// The same with the pipeline's recency (cooccurrence.window and
+			// recency_decay), exact and offline.
+			eval.Evaluate(fmt.Sprintf("item-kNN, latest %d items, decay %g", env.Config.CoOccurrence.Window, env.Config.CoOccurrence.RecencyDecay), split, len(ds.Movies),
+				eval.RecentItemKNN(split.Train, o.Neighbours, env.Config.CoOccurrence.Window, env.Config.CoOccurrence.RecencyDecay)),
 			eval.Evaluate("content (title+genres embeddings)", split, len(ds.Movies), eval.Content(split.Train, vectors, o.Positive)),
 		)
 		rep.Took["baselines"] = time.Since(start)

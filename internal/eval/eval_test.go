@@ -228,6 +228,23 @@ func TestItemKNN(t *testing.T) {
 	}
 }
 
+func TestRecentItemKNN(t *testing.T) {
+	// User 7 rated 2, then 3. Only the newest (3): 4, and 1 is out of reach.
+	if got := RecentItemKNN(tiny(), 10, 1, 1)(movielens.UserID(7), 10); !slices.Equal(got, items(4)) {
+		t.Errorf("latest 1: got %v, want %v", got, items(4))
+	}
+	// Both, the older at 0.01: 4 (0.894) before 1 (0.01 × 0.667); at
+	// weight 1 the same as ItemKNN.
+	if got := RecentItemKNN(tiny(), 10, 2, 0.01)(movielens.UserID(7), 10); !slices.Equal(got, items(4, 1)) {
+		t.Errorf("latest 2, decay 0.01: got %v, want %v", got, items(4, 1))
+	}
+	// User 1 rated 1 then 2: with only the newest (2), 1 is a training
+	// item and skipped, 3 via sim(2,3) = 1/√(3·5).
+	if got := RecentItemKNN(tiny(), 10, 1, 1)(movielens.UserID(1), 10); !slices.Equal(got, items(3)) {
+		t.Errorf("user 1, latest 1: got %v, want %v", got, items(3))
+	}
+}
+
 func TestContent(t *testing.T) {
 	vectors := map[string][]float32{
 		movielens.ItemID(1): {2, 0},     // liked; unit (1, 0)

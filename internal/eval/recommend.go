@@ -134,7 +134,26 @@ type neighbour struct {
 // training items i that have j as a neighbour. Building costs
 // Σ_users |items(u)|² additions, about 10⁸ on MovieLens latest-small.
 func ItemKNN(train []movielens.Rating, neighbours int) Recommender {
+	return RecentItemKNN(train, neighbours, 0, 1)
+}
+
+// RecentItemKNN is ItemKNN scoring from the user's latest recent distinct
+// training items only (0: all), the p-th newest weighted decay^p: the
+// offline, exact counterpart of the pipeline's co-occurrence signal
+// (cooccurrence.window and recency_decay), to tell what recency brings
+// from what streaming costs. Training items are still all skipped.
+func RecentItemKNN(train []movielens.Rating, neighbours, recent int, decay float64) Recommender {
 	x := newInteractions(train, math.Inf(1))
+	// Each user's distinct items, newest first (train is in time order).
+	latest := make(map[string][]int32, len(x.users))
+	if recent > 0 {
+		for i := len(train) - 1; i >= 0; i-- {
+			u, it := movielens.UserID(train[i].UserID), x.itemIndex[movielens.ItemID(train[i].MovieID)]
+			if l := latest[u]; len(l) < recent && !slices.Contains(l, it) {
+				latest[u] = append(l, it)
+			}
+		}
+	}
 	n := len(x.items)
 	itemUsers := make([][]int32, n)
 	userItems := make([][]int32, 0, len(x.users))
@@ -176,9 +195,19 @@ func ItemKNN(train []movielens.Rating, neighbours int) Recommender {
 	}
 	return func(user string, k int) []string {
 		score := make([]float64, n)
-		for _, i := range x.users[user] {
-			for _, nb := range nbrs[i] {
-				score[nb.item] += nb.sim
+		if recent > 0 {
+			w := 1.0
+			for _, i := range latest[user] {
+				for _, nb := range nbrs[i] {
+					score[nb.item] += w * nb.sim
+				}
+				w *= decay
+			}
+		} else {
+			for _, i := range x.users[user] {
+				for _, nb := range nbrs[i] {
+					score[nb.item] += nb.sim
+				}
 			}
 		}
 		return x.topK(score, x.seen(user), k)

@@ -1,12 +1,8 @@
 package consumers
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,11 +12,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamrec/streamrec/internal/benchmem"
 	"github.com/streamrec/streamrec/pipeline"
+	"github.com/streamrec/streamrec/pipeline/broker/brokertest"
 	"github.com/streamrec/streamrec/pipeline/kafka"
 )
 
@@ -30,50 +26,6 @@ import (
 // (make bench).
 
 const benchValue = `{"event_id":"0f8fad5b-d9cb-469f-a165-70867728950e","type":"view","user_id":"user-00042","item_id":"item-000123","timestamp":"2026-11-28T03:00:00Z","context":{"device":"mobile"}}`
-
-// benchBrokerEnv, set to a partition count, makes the test binary serve a
-// kfake broker instead of running tests (see TestMain), so the benchmarks
-// measure the consumer's memory without the broker's stored records.
-const benchBrokerEnv = "STREAMREC_BENCH_BROKER_PARTITIONS"
-
-// serveBenchBroker runs a broker, prints its address and serves until
-// stdin closes.
-func serveBenchBroker() {
-	parts, _ := strconv.Atoi(os.Getenv(benchBrokerEnv))
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(parts), topic))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Println(c.ListenAddrs()[0])
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	c.Close()
-}
-
-// benchCluster starts a broker in a child process.
-func benchCluster(b *testing.B, partitions int32) kafka.Config {
-	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", benchBrokerEnv, partitions))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("bench broker: %v", err)
-	}
-	return kafka.Config{Brokers: []string{strings.TrimSpace(addr)}}
-}
 
 // benchProduce writes n records in parallel batches, at most rate records/s
 // (0: as fast as possible), and closes done when all are acknowledged.
@@ -149,7 +101,7 @@ func heapInuse() int64 {
 func BenchmarkRuntime(b *testing.B) {
 	b.Run("noop-sink", func(b *testing.B) {
 		const n = 300_000
-		kc := benchCluster(b, 6)
+		kc := brokertest.Start(b, topic, 6)
 		done := make(chan struct{})
 		benchProduce(b, kc, n, 0, len(benchValue), done)
 		<-done
@@ -166,7 +118,7 @@ func BenchmarkRuntime(b *testing.B) {
 		sinkRate = inRate / 10
 	)
 	slow := func(b *testing.B, name string, cfg Config) {
-		kc := benchCluster(b, 3)
+		kc := brokertest.Start(b, topic, 3)
 		done := make(chan struct{})
 		benchProduce(b, kc, n, inRate, 1024, done)
 		runScenario(b, kc, name, n, cfg, sinkRate)

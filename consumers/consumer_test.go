@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,13 +18,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streamrec/streamrec/pipeline"
+	"github.com/streamrec/streamrec/pipeline/broker/brokertest"
 	"github.com/streamrec/streamrec/pipeline/kafka"
 	"github.com/streamrec/streamrec/schemas"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(benchBrokerEnv) != "" {
-		serveBenchBroker()
+	if brokertest.Serve() { // the benchmarks' broker child
 		return
 	}
 	goleak.VerifyTestMain(m)

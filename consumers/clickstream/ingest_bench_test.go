@@ -1,20 +1,15 @@
 package clickstream_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamrec/streamrec/consumers"
@@ -22,6 +17,7 @@ import (
 	"github.com/streamrec/streamrec/internal/benchmem"
 	"github.com/streamrec/streamrec/internal/config"
 	"github.com/streamrec/streamrec/pipeline"
+	"github.com/streamrec/streamrec/pipeline/broker/brokertest"
 	"github.com/streamrec/streamrec/pipeline/clickhouse"
 	"github.com/streamrec/streamrec/pipeline/clickhouse/chtest"
 	"github.com/streamrec/streamrec/pipeline/kafka"
@@ -35,48 +31,7 @@ import (
 // analytics backend, one after the other in one run, over the same events.
 // Run with -benchtime=1x (make bench).
 
-const (
-	benchTopic     = schemas.TopicClickstream
-	benchBrokerEnv = "STREAMREC_BENCH_BROKER_PARTITIONS"
-)
-
-// serveBenchBroker runs a broker, prints its address and serves until
-// stdin closes.
-func serveBenchBroker() {
-	parts, _ := strconv.Atoi(os.Getenv(benchBrokerEnv))
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(parts), benchTopic))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Println(c.ListenAddrs()[0])
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	c.Close()
-}
-
-func benchCluster(b *testing.B, partitions int) kafka.Config {
-	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", benchBrokerEnv, partitions))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("bench broker: %v", err)
-	}
-	return kafka.Config{Brokers: []string{strings.TrimSpace(addr)}}
-}
+const benchTopic = schemas.TopicClickstream
 
 // produceTraffic writes n synthetic events (the generator's own duplicates
 // included), keyed by user, stamped over the 10 minutes before now, and
@@ -146,7 +101,7 @@ var defaults = func() config.Config {
 // memory.
 func BenchmarkIngest(b *testing.B) {
 	const n = 500_000
-	kc := benchCluster(b, 6)
+	kc := brokertest.Start(b, benchTopic, 6)
 	distinct := produceTraffic(b, kc, n)
 	b.Logf("produced %d events, %d distinct event ids", n, distinct)
 

@@ -162,7 +162,9 @@ func (s *Server) forUser(ctx context.Context, req schemas.RecoRequest, coll stri
 		extra = append(extra, t.ItemID)
 	}
 	for _, b := range because {
-		extra = append(extra, b)
+		if !slices.Contains(extra, b) {
+			extra = append(extra, b)
+		}
 	}
 	picked, points, err := s.rank(ctx, coll, hits, req.K, extra, fetched)
 	if err != nil {
@@ -273,7 +275,13 @@ func (s *Server) blend(ctx context.Context, coll string, req schemas.RecoRequest
 	slices.SortStableFunc(out, func(a, b pipeline.Hit) int { return cmp.Compare(b.Score, a.Score) })
 	// The re-rank considers as many candidates as a search would give it.
 	out = out[:min(len(out), s.candidateCount(req.K))]
-	return out, because, byID, nil
+	kept := make(map[string]string, len(out))
+	for _, h := range out {
+		if b, ok := because[h.ID]; ok {
+			kept[h.ID] = b
+		}
+	}
+	return out, kept, byID, nil
 }
 
 // touchType is the type of the user's newest touch of item that the

@@ -37,7 +37,6 @@ import (
 	"github.com/streamrec/streamrec/pipeline/onnx"
 	"github.com/streamrec/streamrec/pipeline/parquetstore"
 	"github.com/streamrec/streamrec/pipeline/qdrant"
-	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/producers/synth"
 	"github.com/streamrec/streamrec/schemas"
 )
@@ -537,16 +536,12 @@ func newClient(kc kafka.Config, log *slog.Logger, extra ...kgo.Opt) (*kgo.Client
 // Produce sends synthetic traffic (catalog, then clickstream) to the
 // configured brokers, drawing a progress bar on progress.
 func Produce(ctx context.Context, cfg config.Config, log *slog.Logger, progress io.Writer) (synth.Report, error) {
-	cl, err := newClient(cfg.Kafka, log, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	p, cl, err := newProducer(cfg, log)
 	if err != nil {
 		return synth.Report{}, err
 	}
 	defer cl.Close()
 	if err := ensureTopics(ctx, cl, cfg); err != nil {
-		return synth.Report{}, err
-	}
-	p, err := producers.New(cl, cfg.Producer, producers.WithLogger(log))
-	if err != nil {
 		return synth.Report{}, err
 	}
 	return synth.Run(ctx, p, cfg.Produce, progress)

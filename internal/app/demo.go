@@ -12,14 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/streamrec/streamrec/consumers/catalog"
-	pbar "github.com/streamrec/streamrec/internal/progress"
-	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/producers/movielens"
-	"github.com/streamrec/streamrec/producers/reco"
 	"github.com/streamrec/streamrec/schemas"
 )
 
@@ -51,20 +45,13 @@ func runDemo(ctx context.Context, env JobEnv, log *slog.Logger, d Demo) error {
 		}
 		return fmt.Errorf("demo dataset: %w", err)
 	}
-	cl, err := newClient(cfg.Kafka, log, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	p, cl, err := newProducer(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	p, err := producers.New(cl, cfg.Producer, producers.WithLogger(log))
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(d.Out, "\ndemo: seeding the catalog with %d MovieLens movies (re-seeding is harmless)\n", len(ds.Movies))
-	if _, err := movielens.Seed(ctx, p, ds, d.Progress); err != nil {
-		return err
-	}
-	if err := waitIndexed(ctx, store, len(ds.Movies), d.Progress); err != nil {
+	if err := seedMovies(ctx, p, store, ds, d.Progress); err != nil {
 		return err
 	}
 
@@ -87,19 +74,9 @@ func runDemo(ctx context.Context, env JobEnv, log *slog.Logger, d Demo) error {
 	// speed).
 	past := rest[:len(rest)*8/10]
 	rest = rest[len(past):]
-	bar := pbar.New(d.Progress, int64(len(past)), "the shop's past (80 % of the other users' ratings)", "events")
-	for _, ev := range past {
-		if err := p.SendClick(ctx, ev, nil); err != nil {
-			_ = bar.Exit()
-			return err
-		}
-		_ = bar.Add(1)
-	}
-	if err := p.Flush(ctx); err != nil {
-		_ = bar.Exit()
+	if err := sendClicks(ctx, p, past, d.Progress, "the shop's past (80 % of the other users' ratings)"); err != nil {
 		return err
 	}
-	_ = bar.Finish()
 	// The demo user's history next, all at once, re-stamped one event a
 	// second up to now: squeezed, a user's rating sessions look like a bot
 	// to the rate guard (clickstream.quality.rate_limit), which would
@@ -108,27 +85,17 @@ func runDemo(ctx context.Context, env JobEnv, log *slog.Logger, d Demo) error {
 	for i := range mine {
 		mine[i].Timestamp = now.Add(-time.Duration(len(mine)-i) * time.Second).UTC()
 	}
-	for _, ev := range mine {
-		if err := p.SendClick(ctx, ev, nil); err != nil {
-			return err
-		}
-	}
-	if err := p.Flush(ctx); err != nil {
+	if err := sendClicks(ctx, p, mine, nil, ""); err != nil {
 		return err
 	}
-	// Wait until the serving consumer has learnt from all of it.
-	learnt := pbar.New(d.Progress, int64(len(past)+len(mine)), "serving consumer learning co-occurrence", "events")
-	poll := time.NewTicker(100 * time.Millisecond)
-	defer poll.Stop()
-	for env.Followed() < int64(len(past)+len(mine)) {
-		_ = learnt.Set64(env.Followed())
-		select {
-		case <-ctx.Done():
+	// Wait until the clickstream consumer and the serving consumer's
+	// follower (co-occurrence) have taken all of it in.
+	if err := waitConsumed(ctx, cl, cfg.Clickstream.Group, cfg.Topics.Clickstream.Name, env.Followed, int64(len(past)+len(mine)), d.Progress); err != nil {
+		if ctx.Err() != nil {
 			return nil
-		case <-poll.C:
 		}
+		return err
 	}
-	_ = learnt.Finish()
 	fmt.Fprintf(d.Out, "\ndemo: replayed %d events of the shop's past and %d of %s; the other %d events flow at %d events/s in the background\n",
 		len(past), len(mine), user, len(rest), d.Rate)
 	rctx, rcancel := context.WithCancel(ctx)
@@ -142,11 +109,7 @@ func runDemo(ctx context.Context, env JobEnv, log *slog.Logger, d Demo) error {
 		}
 	}()
 
-	rc := reco.DefaultConfig()
-	rc.RequestTopic = cfg.Topics.Requests.Name
-	rc.Limits = cfg.Limits
-	rc.Timeout = 10 * time.Second
-	client, err := reco.New(ctx, cfg.Kafka, rc, log)
+	client, err := newRecoClient(ctx, cfg, log, 10*time.Second)
 	if err != nil {
 		return err
 	}
@@ -215,33 +178,6 @@ Query what happened so far (docs/analytics.md):
 		return err
 	case <-ctx.Done():
 		return nil
-	}
-}
-
-// waitIndexed waits until the items collection holds n items.
-func waitIndexed(ctx context.Context, store pipeline.VectorStore, n int, progress io.Writer) error {
-	coll, err := store.ResolveAlias(ctx, catalog.ItemsAlias)
-	if err != nil {
-		return err
-	}
-	bar := pbar.New(progress, int64(n), "embedding movies", "movies")
-	defer bar.Finish()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		have, err := store.Count(ctx, coll)
-		if err != nil {
-			return err
-		}
-		_ = bar.Set(have)
-		if have >= n {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
 	}
 }
 

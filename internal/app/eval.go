@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streamrec/streamrec/consumers/catalog"
@@ -21,7 +19,6 @@ import (
 	"github.com/streamrec/streamrec/internal/eval"
 	pbar "github.com/streamrec/streamrec/internal/progress"
 	"github.com/streamrec/streamrec/pipeline"
-	"github.com/streamrec/streamrec/producers"
 	"github.com/streamrec/streamrec/producers/movielens"
 	"github.com/streamrec/streamrec/producers/reco"
 	"github.com/streamrec/streamrec/schemas"
@@ -289,21 +286,14 @@ func topMovies(ds *movielens.Dataset, n int) *movielens.Dataset {
 // evalPipeline seeds, replays and asks; it returns each test user's list.
 func evalPipeline(ctx context.Context, env JobEnv, log *slog.Logger, ds *movielens.Dataset, split eval.Split, o EvalOptions, rep *EvalReport) (map[string][]string, error) {
 	cfg := env.Config
-	cl, err := newClient(cfg.Kafka, log, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	p, cl, err := newProducer(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	p, err := producers.New(cl, cfg.Producer, producers.WithLogger(log))
-	if err != nil {
-		return nil, err
-	}
 
 	start := time.Now()
-	if _, err := movielens.Seed(ctx, p, ds, o.Progress); err != nil {
-		return nil, err
-	}
-	if err := waitIndexed(ctx, env.Store, len(ds.Movies), o.Progress); err != nil {
+	if err := seedMovies(ctx, p, env.Store, ds, o.Progress); err != nil {
 		return nil, err
 	}
 	rep.Took["catalog"] = time.Since(start)
@@ -316,19 +306,9 @@ func evalPipeline(ctx context.Context, env JobEnv, log *slog.Logger, ds *moviele
 		return nil, err
 	}
 	rep.TrainEvents = len(events)
-	bar := pbar.New(o.Progress, int64(len(events)), "replaying training ratings", "events")
-	for _, ev := range events {
-		if err := p.SendClick(ctx, ev, nil); err != nil {
-			_ = bar.Exit()
-			return nil, err
-		}
-		_ = bar.Add(1)
-	}
-	if err := p.Flush(ctx); err != nil {
-		_ = bar.Exit()
+	if err := sendClicks(ctx, p, events, o.Progress, "replaying training ratings"); err != nil {
 		return nil, err
 	}
-	_ = bar.Finish()
 	if err := waitConsumed(ctx, cl, cfg.Clickstream.Group, cfg.Topics.Clickstream.Name, env.Followed, int64(len(events)), o.Progress); err != nil {
 		return nil, err
 	}
@@ -340,67 +320,10 @@ func evalPipeline(ctx context.Context, env JobEnv, log *slog.Logger, ds *moviele
 	return lists, err
 }
 
-// waitConsumed waits until group has committed the end of every partition
-// of topic and followed() reached want, drawing the committed count. It
-// gives up when neither moves for stall.
-func waitConsumed(ctx context.Context, cl *kgo.Client, group, topic string, followed func() int64, want int64, progress io.Writer) error {
-	const stall = 2 * time.Minute
-	adm := kadm.NewClient(cl)
-	bar := pbar.New(progress, want, "clickstream consumed", "events")
-	defer bar.Finish()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var lastCommitted, lastFollowed int64 = -1, -1
-	moved := time.Now()
-	for {
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err != nil {
-			return fmt.Errorf("eval: end offsets of %s: %w", topic, err)
-		}
-		offs, err := adm.FetchOffsets(ctx, group)
-		if err == nil {
-			err = offs.Error()
-		}
-		if err != nil {
-			return fmt.Errorf("eval: offsets of group %s: %w", group, err)
-		}
-		var committed, end int64
-		ends.Each(func(e kadm.ListedOffset) {
-			end += e.Offset
-			if o, ok := offs.Lookup(topic, e.Partition); ok {
-				committed += o.At
-			}
-		})
-		_ = bar.Set64(min(committed, want))
-		f := followed()
-		if committed >= end && f >= want {
-			return nil
-		}
-		if committed != lastCommitted || f != lastFollowed {
-			lastCommitted, lastFollowed, moved = committed, f, time.Now()
-		} else if time.Since(moved) > stall {
-			return fmt.Errorf("eval: stalled for %s: group %s committed %d of %d records of %s, the serving follower applied %d of %d events",
-				stall, group, committed, end, topic, f, want)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
 // askForUsers asks for_user for 20 items for every test user, excluding
 // their training items (newest first, up to limits.max_exclude).
 func askForUsers(ctx context.Context, cfg config.Config, log *slog.Logger, split eval.Split, o EvalOptions, rep *EvalReport) (map[string][]string, error) {
-	rc := reco.DefaultConfig()
-	rc.RequestTopic = cfg.Topics.Requests.Name
-	rc.Limits = cfg.Limits
-	rc.Timeout = 2 * time.Minute
-	client, err := reco.New(ctx, cfg.Kafka, rc, log)
+	client, err := newRecoClient(ctx, cfg, log, 2*time.Minute)
 	if err != nil {
 		return nil, err
 	}

@@ -534,15 +534,21 @@ func (t *Tracker) Score(user string, items []string) []Candidate {
 		if !ok || len(w) == 0 {
 			continue
 		}
+		// One pass for the score and its reason, chosen as because does.
 		nj := t.items[j].n
-		var score float64
+		var score, top float64
+		best := int32(-1)
 		for p, i := range w {
 			if c := t.items[i].co[j]; c > 0 {
-				score += t.weight[p] * cosine(c, t.items[i].n, nj)
+				x := t.weight[p] * cosine(c, t.items[i].n, nj)
+				score += x
+				if x > top {
+					best, top = i, x
+				}
 			}
 		}
-		if b := t.because(w, j); b >= 0 {
-			out[k].Because = t.names[b]
+		if best >= 0 {
+			out[k].Because = t.names[best]
 		}
 		out[k].Score = score
 	}

@@ -78,6 +78,16 @@ type Config struct {
 	// has touched yet (cold items) compete on cos only, so at a high weight
 	// they reach the top only when co-occurrence offers few candidates.
 	CollaborativeWeight float64 `yaml:"collaborative_weight"`
+	// ReplyTopics are the topics a request's reply-to may name, as
+	// path.Match patterns ("reco.replies.*", "checkout-replies"). A request
+	// naming any other topic is dead-lettered with the reason, and so is one
+	// naming a Reserved topic, a dead-letter topic (*.dlq) or a
+	// Kafka-internal one (__*), whatever the patterns say. Replies never
+	// create topics: a reply topic must exist (reco clients create theirs).
+	ReplyTopics []string `yaml:"reply_topics"`
+	// Reserved are topics never written to as reply topics: the pipeline's
+	// own (set from the topics section).
+	Reserved []string `yaml:"-"`
 }
 
 // DefaultConfig fetches 4 candidates per item, re-ranks with lambda 0.7,
@@ -93,6 +103,7 @@ func DefaultConfig() Config {
 		DefaultDeadline:     2 * time.Second,
 		ReasonsFrom:         10,
 		CollaborativeWeight: 0.9,
+		ReplyTopics:         DefaultReplyTopics,
 	}
 }
 
@@ -115,7 +126,7 @@ func (c Config) Validate(prefix string) error {
 	case c.Limits.MaxK <= 0:
 		return fmt.Errorf("limits.max_k must be > 0")
 	}
-	return nil
+	return validateReplyTopics(prefix, c.ReplyTopics)
 }
 
 // Deps are what the server reads from and writes to.
@@ -168,6 +179,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics metrics
 	pending pendingOutcomes
+	replyTo replyPolicy
 }
 
 // New checks cfg and deps and builds a server; reg may be nil (metrics not
@@ -198,7 +210,8 @@ func New(deps Deps, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*S
 			return nil, fmt.Errorf("serving metrics: %w", err)
 		}
 	}
-	return &Server{deps: deps, cfg: cfg, log: log, metrics: m, pending: pendingOutcomes{m: map[partitionKey]map[int64]outcome{}}}, nil
+	return &Server{deps: deps, cfg: cfg, log: log, metrics: m, pending: pendingOutcomes{m: map[partitionKey]map[int64]outcome{}},
+		replyTo: newReplyPolicy(cfg.ReplyTopics, cfg.Reserved)}, nil
 }
 
 // Handle answers one decoded, valid request now: the deadline (the
@@ -230,7 +243,7 @@ func (s *Server) resolve(ctx context.Context) (string, error) {
 const (
 	resultOK       = "ok"       // a reply with items
 	resultError    = "error"    // an error reply
-	resultRejected = "rejected" // dead-lettered: no reply-to header
+	resultRejected = "rejected" // dead-lettered: no reply-to header, or one refused
 )
 
 // kindInvalid labels requests that did not decode.
@@ -246,7 +259,7 @@ func newMetrics() metrics {
 	return metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "streamrec_serving_requests_total",
-			Help: "Recommendation requests by kind (invalid: did not decode) and result: ok, error (an error reply), rejected (no reply-to; dead-lettered).",
+			Help: "Recommendation requests by kind (invalid: did not decode) and result: ok, error (an error reply), rejected (no reply-to, or a refused one; dead-lettered).",
 		}, []string{"kind", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "streamrec_serving_latency_seconds",

@@ -25,9 +25,11 @@ import (
 // only after Kafka acknowledged every reply and Analytics stored every row,
 // so offsets are committed only for requests that were answered and logged.
 //
+//   - A request whose reply-to header is missing or names a topic the
+//     server may not write to (Config.ReplyTopics) is rejected
+//     (dead-lettered) with the reason; nothing is produced for it.
 //   - A record that does not decode gets an error reply with the decoder's
-//     reason if it has a reply-to header, and is rejected (dead-lettered)
-//     otherwise; so is a valid request without reply-to.
+//     reason on its (allowed) reply topic.
 //   - A reply the reply topic can never take (the topic does not exist,
 //     is invalid or forbidden, the reply is too large) rejects its request.
 //   - Other produce failures, and transient Analytics failures, fail the
@@ -73,13 +75,22 @@ func (s *Server) write(ctx context.Context, batch []pipeline.Record) (pipeline.R
 		}
 		req, err := schemas.DecodeRequest(rec.Value, received, s.cfg.Limits)
 		replyTo, _ := rec.HeaderValue(schemas.HeaderReplyTo)
+		var refused error
 		if len(replyTo) == 0 {
+			refused = ErrNoReplyTo
+		} else {
+			refused = s.replyTo.check(string(replyTo))
+		}
+		if refused != nil {
 			kind := kindInvalid
 			if err == nil {
-				kind, err = string(req.Kind), ErrNoReplyTo
+				kind = string(req.Kind)
 			}
 			s.metrics.requests.WithLabelValues(kind, resultRejected).Inc()
-			outs[i] = &outcome{reject: err}
+			if err != nil {
+				refused = fmt.Errorf("%w; the request is also invalid: %w", refused, err)
+			}
+			outs[i] = &outcome{reject: refused}
 			continue
 		}
 		start := received

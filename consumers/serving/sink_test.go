@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/streamrec/streamrec/pipeline"
@@ -239,5 +240,109 @@ func TestNewRequiresDeps(t *testing.T) {
 	s, err := New(d, DefaultConfig(), nil, nil)
 	if err != nil || s.deps.ItemsAlias != "items" {
 		t.Errorf("New with optional deps left out: %v, alias %q", err, s.deps.ItemsAlias)
+	}
+}
+
+// A reply-to naming the pipeline's own topics, a dead-letter topic, a
+// Kafka-internal topic or anything outside serving.reply_topics is refused:
+// the request is rejected (dead-lettered) with the reason and nothing is
+// written to that topic, even when it exists. Issue 12, finding 1: a reply
+// into the compacted catalog under an item's key replaced the item.
+func TestSinkRefusesReplyTopics(t *testing.T) {
+	const catalogTopic = schemas.TopicCatalog
+	f := newFixture(t, func(c *Config) {
+		c.ReplyTopics = []string{"reco.replies.*", "shop.*"} // even a pattern that covers them
+		c.Reserved = []string{catalogTopic, schemas.TopicClickstream, schemas.TopicRecoRequests}
+	})
+	adm := kadm.NewClient(f.replies)
+	for _, topic := range []string{catalogTopic, catalogTopic + schemas.DLQSuffix, "shop.other", "__consumer_offsets_x"} {
+		if _, err := adm.CreateTopic(context.Background(), 1, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := func(offset int64, replyTo string) pipeline.Record {
+		return request(t, offset, schemas.RecoRequest{RequestID: "r", Kind: schemas.KindSimilarItems, ItemID: "c1", K: 2},
+			schemas.HeaderReplyTo, replyTo, schemas.HeaderCorrelationID, "c1")
+	}
+	for _, tc := range []struct {
+		name, replyTo, reason string
+	}{
+		{"catalog", catalogTopic, "one of the pipeline's own topics"},
+		{"clickstream", schemas.TopicClickstream, "one of the pipeline's own topics"},
+		{"requests", schemas.TopicRecoRequests, "one of the pipeline's own topics"},
+		{"dead letters", catalogTopic + schemas.DLQSuffix, "a dead-letter topic"},
+		{"dead letters of a reply topic", "reco.replies.x" + schemas.DLQSuffix, "a dead-letter topic"},
+		{"kafka internal", "__consumer_offsets", "Kafka-internal"},
+		{"not allowed", "anything.new", "matches none of serving.reply_topics"},
+		{"invalid name", "a/b", "not a valid topic name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := f.srv.Sink().Write(context.Background(), []pipeline.Record{req(1, tc.replyTo)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Rejected) != 1 || !errors.Is(res.Rejected[0].Err, ErrReplyTopicRefused) ||
+				!strings.Contains(res.Rejected[0].Err.Error(), tc.reason) {
+				t.Fatalf("rejected %+v, want the request refused for %q", res.Rejected, tc.reason)
+			}
+		})
+	}
+	// Nothing reached the existing topics; an allowed one gets its reply.
+	for _, topic := range []string{catalogTopic, catalogTopic + schemas.DLQSuffix} {
+		if n := f.replyCount(t, topic); n != 0 {
+			t.Errorf("%d records written to %s, want 0", n, topic)
+		}
+	}
+	res, err := f.srv.Sink().Write(context.Background(), []pipeline.Record{req(2, "shop.other")})
+	if err != nil || len(res.Rejected) != 0 {
+		t.Fatalf("allowed reply topic: %+v, %v", res, err)
+	}
+	if n := f.replyCount(t, "shop.other"); n != 1 {
+		t.Errorf("%d replies in shop.other, want 1", n)
+	}
+	if got := testutil.ToFloat64(f.srv.metrics.requests.WithLabelValues("similar_items", "rejected")); got != 8 {
+		t.Errorf("rejected requests counted %v, want 8", got)
+	}
+}
+
+// A reply topic that does not exist is never created by the reply: the
+// request is dead-lettered, and the topic still does not exist.
+func TestSinkDoesNotCreateReplyTopics(t *testing.T) {
+	f := newFixture(t, nil)
+	const topic = "reco.replies.never-created"
+	res, err := f.srv.Sink().Write(context.Background(), []pipeline.Record{request(t, 1,
+		schemas.RecoRequest{RequestID: "r1", Kind: schemas.KindSearch, Query: "coffee", K: 2}, schemas.HeaderReplyTo, topic)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) != 1 {
+		t.Fatalf("rejected %+v, want the request", res.Rejected)
+	}
+	topics, err := kadm.NewClient(f.replies).ListTopics(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topics.Has(topic) {
+		t.Errorf("topic %s was created by the reply", topic)
+	}
+}
+
+func TestReplyTopicsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		patterns []string
+		want     string
+	}{
+		{nil, "serving.reply_topics must not be empty"},
+		{[]string{""}, "serving.reply_topics[0] must not be empty"},
+		{[]string{"ok.*", "bad["}, "serving.reply_topics[1]"},
+	} {
+		c := DefaultConfig()
+		c.ReplyTopics = tc.patterns
+		if err := c.Validate("serving"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%q) = %v, want %q", tc.patterns, err, tc.want)
+		}
+	}
+	if err := DefaultConfig().Validate("serving"); err != nil {
+		t.Errorf("default config: %v", err)
 	}
 }

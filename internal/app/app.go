@@ -314,7 +314,7 @@ var errJobDone = errors.New("job done")
 
 // startServing builds the serving consumer's server: profiles from store,
 // popularity from a clickstream follower it starts in g, a reply producer
-// that sends at once (and creates reply topics on brokers that allow it).
+// that sends at once and never creates topics.
 func startServing(ctx context.Context, g *errgroup.Group, cfg config.Config, log *slog.Logger, reg prometheus.Registerer,
 	store pipeline.VectorStore, emb pipeline.Embedder, an pipeline.Analytics, followed *atomic.Int64) (*serving.Server, func(), error) {
 	tracker, err := popularity.NewTracker(cfg.Popularity)
@@ -341,7 +341,9 @@ func startServing(ctx context.Context, g *errgroup.Group, cfg config.Config, log
 	if err != nil {
 		return nil, nil, err
 	}
-	replies, err := kgo.NewClient(append(kopts, kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation(), kgo.UnknownTopicRetries(1))...)
+	// Never AllowAutoTopicCreation: a reply-to naming a missing topic is
+	// rejected (dead-lettered), not a way to create topics.
+	replies, err := kgo.NewClient(append(kopts, kgo.ProducerLinger(0), kgo.UnknownTopicRetries(1))...)
 	if err != nil {
 		return nil, nil, err
 	}

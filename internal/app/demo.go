@@ -159,16 +159,18 @@ func runDemo(ctx context.Context, env JobEnv, log *slog.Logger, d Demo) error {
 	}
 	addr := strings.Join(cfg.Kafka.Brokers, ",")
 	fmt.Fprintf(d.Out, `
-Ask by hand with kcat (the reply goes to the topic named in reply-to):
-  echo '%s|{"request_id":"r-1","kind":"for_user","user_id":"%s","k":5}' \
-    | kcat -P -b %s -t %s -K '|' -H reply-to=my.replies -H correlation-id=c-1
-  kcat -C -b %s -t my.replies -o beginning -e -f 'headers: %%h\n%%s\n'
+Ask by hand with kcat (the reply goes to the topic named in reply-to, which must
+exist and match serving.reply_topics, default reco.replies.*; the first command creates it):
+  kcat -C -b %[3]s -t reco.replies.my -X allow.auto.create.topics=true -o end -e -q
+  echo '%[1]s|{"request_id":"r-1","kind":"for_user","user_id":"%[2]s","k":5}' \
+    | kcat -P -b %[3]s -t %[4]s -K '|' -H reply-to=reco.replies.my -H correlation-id=c-1
+  kcat -C -b %[3]s -t reco.replies.my -o beginning -e -f 'headers: %%h\n%%s\n'
 or with streamrec:
   bin/streamrec recommend --kind search --query 'romantic comedy in paris' -k 5
 Query what happened so far (docs/analytics.md):
   bin/streamrec sql "SELECT kind, count() AS served, avg(latency_ms) FROM recommendations GROUP BY kind"
 
-`, user, user, addr, cfg.Topics.Requests.Name, addr)
+`, user, user, addr, cfg.Topics.Requests.Name)
 	select {
 	case err := <-replayDone:
 		replayDone = nil

@@ -258,6 +258,10 @@ func (c *Config) Derive() {
 	c.Catalog.Topics = []string{c.Topics.Catalog.Name}
 	c.Serving.Topics = []string{c.Topics.Requests.Name}
 	c.Serving.Server.Limits = c.Limits
+	c.Serving.Server.Reserved = nil
+	for _, t := range c.Topics.All() {
+		c.Serving.Server.Reserved = append(c.Serving.Server.Reserved, t.Name)
+	}
 	c.Producer.ClickstreamTopic = c.Topics.Clickstream.Name
 	c.Producer.CatalogTopic = c.Topics.Catalog.Name
 	c.Producer.Limits = c.Limits

@@ -13,6 +13,8 @@ package consumers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -170,7 +172,12 @@ type Consumer struct {
 	log       *slog.Logger
 	metrics   *Metrics
 	extraOpts []kgo.Opt
+	kc        kafka.Config
 	cl        *kgo.Client
+	// dlq produces dead letters, its batches bounded by the dead-letter
+	// topics' max.message.bytes (dlqMax), read from the cluster in Run.
+	dlq    *kgo.Client
+	dlqMax int32
 
 	// hardCtx is cancelled at the hard-stop deadline; sink and dead-letter
 	// calls run under it.
@@ -194,7 +201,7 @@ func New(kc kafka.Config, cfg Config, sink pipeline.Sink, opts ...Option) (*Cons
 	if err := cfg.Validate("consumer"); err != nil {
 		return nil, err
 	}
-	c := &Consumer{cfg: cfg, sink: sink, workers: make(map[partitionKey]*worker)}
+	c := &Consumer{cfg: cfg, sink: sink, kc: kc, workers: make(map[partitionKey]*worker)}
 	for _, o := range opts {
 		o(c)
 	}
@@ -228,9 +235,8 @@ func New(kc kafka.Config, cfg Config, sink pipeline.Sink, opts ...Option) (*Cons
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
-		// Dead-letter records are few; send them at once.
-		kgo.ProducerLinger(0),
 	)
+	kopts = append(kopts, kc.GroupOpts()...)
 	kopts = append(kopts, c.extraOpts...)
 	if c.cl, err = kgo.NewClient(kopts...); err != nil {
 		c.hardCancel()
@@ -253,7 +259,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.cl.Close()
 		return fmt.Errorf("group %s: %w", c.cfg.Group, err)
 	}
-	c.log.Info("consumer started", "topics", c.cfg.Topics)
+	if err := c.startDLQ(ctx, dlqs); err != nil {
+		c.cl.Close()
+		return fmt.Errorf("group %s: %w", c.cfg.Group, err)
+	}
+	defer c.dlq.Close() // after shutdown: draining workers still dead-letter
+	c.log.Info("consumer started", "topics", c.cfg.Topics, "dlq_max_message_bytes", c.dlqMax)
 
 	for {
 		fetches := c.cl.PollRecords(ctx, c.cfg.MaxPollRecords)
@@ -274,6 +285,36 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	return c.shutdown()
+}
+
+// startDLQ builds the dead-letter producer. Its batch limit is the
+// dead-letter topics' max.message.bytes, read from the cluster (Kafka's
+// default when it cannot be read), so the client never refuses a batch the
+// brokers would take; a dead letter that would not fit is written truncated
+// (dlqRecord).
+func (c *Consumer) startDLQ(ctx context.Context, dlqs []kafka.Topic) error {
+	names := make([]string, len(dlqs))
+	for i, t := range dlqs {
+		names[i] = t.Name
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	limit, err := kafka.MaxMessageBytes(rctx, c.cl, names...)
+	cancel()
+	if err != nil {
+		limit = kafka.DefaultMaxMessageBytes
+		c.log.Warn("dead-letter topics' max.message.bytes unreadable; assuming Kafka's default", "default", limit, "err", err)
+	}
+	base, err := c.kc.Opts(c.log)
+	if err != nil {
+		return err
+	}
+	// Dead letters are few; send them at once.
+	c.dlq, err = kgo.NewClient(append(base, kgo.ProducerLinger(0), kgo.ProducerBatchMaxBytes(limit))...)
+	if err != nil {
+		return fmt.Errorf("dead-letter producer: %w", err)
+	}
+	c.dlqMax = limit
+	return nil
 }
 
 // shutdown is the two-phase stop. Phase one (soft): stop fetching and let
@@ -402,24 +443,75 @@ func (r Retry) backoff(n int) time.Duration {
 	return time.Duration(rand.Int64N(int64(d)) + 1)
 }
 
-// dlqRecord builds the dead-letter record for rec rejected for err.
-func dlqRecord(rec pipeline.Record, err error) *kgo.Record {
-	headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+4)
+// Dead-letter truncation: a dead letter that would exceed the dead-letter
+// topic's max.message.bytes keeps a prefix of the value and says what it
+// was.
+const (
+	// dlqPrefixBytes is how much of a truncated record's value is kept.
+	dlqPrefixBytes = 16 << 10
+	// dlqOverhead is reserved per record for the batch and record framing.
+	dlqOverhead = 1 << 10
+	// dlqMaxReason bounds the error header.
+	dlqMaxReason = 4 << 10
+)
+
+// dlqRecord builds the dead-letter record for rec rejected for err: the
+// record with its headers, plus error and source-* headers. If that would
+// not fit in limit bytes (or full is false) it is written truncated
+// instead: the key and headers clipped, the value's first dlqPrefixBytes,
+// and headers original-size and original-sha256 of the value, so the
+// record can be told apart and found again at its source offset.
+func dlqRecord(rec pipeline.Record, err error, limit int, full bool) (out *kgo.Record, truncated bool) {
+	reason := err.Error()
+	if len(reason) > dlqMaxReason {
+		reason = reason[:dlqMaxReason]
+	}
+	source := []kgo.RecordHeader{
+		{Key: schemas.HeaderError, Value: []byte(reason)},
+		{Key: schemas.HeaderSourceTopic, Value: []byte(rec.Topic)},
+		{Key: schemas.HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+		{Key: schemas.HeaderSourceOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
+	}
+	size := dlqOverhead + len(rec.Key) + len(rec.Value)
 	for _, h := range rec.Headers {
-		headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		size += len(h.Key) + len(h.Value) + 16
 	}
+	for _, h := range source {
+		size += len(h.Key) + len(h.Value) + 16
+	}
+	if full && size <= limit {
+		headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+len(source))
+		for _, h := range rec.Headers {
+			headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		return &kgo.Record{Topic: rec.Topic + schemas.DLQSuffix, Key: rec.Key, Value: rec.Value,
+			Headers: append(headers, source...)}, false
+	}
+	// Everything below is bounded (a few tens of KiB), far under any
+	// broker's limit.
+	sum := sha256.Sum256(rec.Value)
+	headers := make([]kgo.RecordHeader, 0, 8)
+	budget := dlqPrefixBytes
+	for _, h := range rec.Headers {
+		if n := len(h.Key) + len(h.Value); n <= budget && n <= 1<<10 {
+			headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+			budget -= n
+		}
+	}
+	headers = append(headers, source...)
 	headers = append(headers,
-		kgo.RecordHeader{Key: schemas.HeaderError, Value: []byte(err.Error())},
-		kgo.RecordHeader{Key: schemas.HeaderSourceTopic, Value: []byte(rec.Topic)},
-		kgo.RecordHeader{Key: schemas.HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
-		kgo.RecordHeader{Key: schemas.HeaderSourceOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
+		kgo.RecordHeader{Key: schemas.HeaderOriginalSize, Value: strconv.AppendInt(nil, int64(len(rec.Value)), 10)},
+		kgo.RecordHeader{Key: schemas.HeaderOriginalSHA256, Value: []byte(hex.EncodeToString(sum[:]))},
 	)
-	return &kgo.Record{
-		Topic:   rec.Topic + schemas.DLQSuffix,
-		Key:     rec.Key,
-		Value:   rec.Value,
-		Headers: headers,
+	key := rec.Key
+	if len(key) > 1<<10 {
+		key = key[:1<<10]
 	}
+	value := rec.Value
+	if len(value) > dlqPrefixBytes {
+		value = value[:dlqPrefixBytes]
+	}
+	return &kgo.Record{Topic: rec.Topic + schemas.DLQSuffix, Key: key, Value: value, Headers: headers}, true
 }
 
 // Metrics are the runtime's Prometheus metrics, shared by all consumers of a
@@ -434,6 +526,7 @@ type Metrics struct {
 	pauses      *prometheus.CounterVec
 	assigned    *prometheus.GaugeVec
 	fetchErrors *prometheus.CounterVec
+	truncated   *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -477,9 +570,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "streamrec_consumer_fetch_errors_total",
 			Help: "Fetch errors reported by the client.",
 		}, []string{"topic"}),
+		truncated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamrec_consumer_dlq_truncated_total",
+			Help: "Dead letters written truncated (value prefix, original-size and original-sha256 headers) because the whole record exceeds the dead-letter topic's max.message.bytes.",
+		}, []string{"group", "topic"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.batches, m.sinkSeconds, m.retries, m.buffered, m.paused, m.pauses, m.assigned, m.fetchErrors)
+		reg.MustRegister(m.records, m.batches, m.sinkSeconds, m.retries, m.buffered, m.paused, m.pauses, m.assigned, m.fetchErrors, m.truncated)
 	}
 	return m
 }

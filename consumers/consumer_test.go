@@ -1,9 +1,14 @@
 package consumers
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -612,5 +617,134 @@ func TestInFlightCommitsInOrder(t *testing.T) {
 	assertAllOnce(t, up.values(), 20)
 	if got := committed(t, kc, "g-inflight"); got[0] != 20 {
 		t.Errorf("committed %v, want partition 0 at 20", got)
+	}
+}
+
+// TestDeadLetterOversizeRecord: issue 12, finding 2. A record of 1.02 MB,
+// which the broker accepts (max.message.bytes 1,048,588) and the sink
+// rejects, must not wedge its partition: its dead letter is written
+// truncated (the whole would not fit), and the records after it are
+// processed and committed. Before the fix the dead-letter produce failed
+// with MESSAGE_TOO_LARGE for ever and nothing after it was committed.
+func TestDeadLetterOversizeRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// prepare runs before the consumer starts; after, once it runs.
+		prepare, after func(t *testing.T, adm *kadm.Client)
+		size           int
+		whole          bool // the dead letter is the whole record
+	}{
+		// The issue's record: the dead-letter producer's batch limit is the
+		// topic's, so the whole dead letter is written.
+		{name: "under the topic's limit", size: 1_020_000, whole: true},
+		// The record fits its topic, its dead letter (with headers) does
+		// not: the client knows the limit (read from the cluster) and
+		// truncates before sending.
+		{name: "over the topic's limit", size: 1_048_000},
+		// The limit shrinks after the consumer read it: the broker refuses
+		// the whole dead letter, and the truncated one is sent instead.
+		{name: "refused by the broker", size: 200_000,
+			prepare: func(t *testing.T, adm *kadm.Client) {
+				if _, err := adm.CreateTopic(context.Background(), 1, 1, nil, topic+schemas.DLQSuffix); err != nil {
+					t.Fatal(err)
+				}
+			},
+			after: func(t *testing.T, adm *kadm.Client) {
+				v := "100000"
+				rs, err := adm.AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, topic+schemas.DLQSuffix)
+				if err == nil {
+					_, err = rs.On(topic+schemas.DLQSuffix, nil)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kc := cluster(t)
+			adm := kadm.NewClient(client(t, kc))
+			if tc.prepare != nil {
+				tc.prepare(t, adm)
+			}
+			const limit = 64 << 10 // the decoder's limits.max_bytes
+			rec := newRecorder(func(batch []pipeline.Record) (pipeline.Result, error) {
+				var res pipeline.Result
+				for _, r := range batch {
+					if len(r.Value) > limit {
+						res.Reject(r, fmt.Errorf("record: %d bytes exceeds max %d", len(r.Value), limit))
+					}
+				}
+				return res, nil
+			})
+			r := start(t, kc, testConfig("g-big"), rec)
+			if tc.after != nil {
+				// The consumer has read the dead-letter limit once it
+				// has partitions.
+				eventually(t, 20*time.Second, "assignment", func() bool {
+					return testutil.ToFloat64(r.m.assigned.WithLabelValues("g-big")) == 3
+				})
+				tc.after(t, adm)
+			}
+			// One partition (one key): the poison record, then good ones.
+			// Random, so compression does not shrink it below the limits.
+			big := make([]byte, tc.size)
+			_, _ = rand.NewChaCha8([32]byte{1}).Read(big)
+			recs := []*kgo.Record{{Topic: topic, Key: []byte("k"), Value: []byte("before")},
+				{Topic: topic, Key: []byte("k"), Value: big}}
+			for i := range 5 {
+				recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte("after-" + strconv.Itoa(i))})
+			}
+			pr := client(t, kc, kgo.ProducerBatchMaxBytes(2<<20), kgo.ProducerLinger(0))
+			for _, x := range recs { // one at a time: each its own batch
+				if err := pr.ProduceSync(context.Background(), x).FirstErr(); err != nil {
+					t.Fatalf("produce %d bytes: %v", len(x.Value), err)
+				}
+			}
+			eventually(t, 20*time.Second, "the records after the oversize one", func() bool { return rec.count() == 6 })
+
+			dl := client(t, kc, kgo.ConsumeTopics(topic+schemas.DLQSuffix), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.FetchMaxBytes(4<<20))
+			var got *kgo.Record
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for got == nil && ctx.Err() == nil {
+				dl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = r })
+			}
+			if got == nil {
+				t.Fatal("no dead letter")
+			}
+			h := map[string]string{}
+			for _, kv := range got.Headers {
+				h[kv.Key] = string(kv.Value)
+			}
+			wantTruncated := 1.0
+			if tc.whole {
+				wantTruncated = 0
+				if !bytes.Equal(got.Value, big) || h[schemas.HeaderOriginalSize] != "" {
+					t.Errorf("dead letter of %d bytes (original-size %q), want the whole record", len(got.Value), h[schemas.HeaderOriginalSize])
+				}
+			}
+			sum := sha256.Sum256(big)
+			if !tc.whole && (h[schemas.HeaderOriginalSize] != strconv.Itoa(tc.size) || h[schemas.HeaderOriginalSHA256] != hex.EncodeToString(sum[:])) {
+				t.Errorf("original-size %q, original-sha256 %q; want %d and the value's hash", h[schemas.HeaderOriginalSize], h[schemas.HeaderOriginalSHA256], tc.size)
+			}
+			if !tc.whole && (!bytes.HasPrefix(big, got.Value) || len(got.Value) == 0 || len(got.Value) >= 100_000) {
+				t.Errorf("dead letter value is %d bytes, want a prefix of the record", len(got.Value))
+			}
+			if !strings.Contains(h[schemas.HeaderError], "exceeds max") || h[schemas.HeaderSourceOffset] != "1" || string(got.Key) != "k" {
+				t.Errorf("dead letter headers %v key %q", h, got.Key)
+			}
+			if err := r.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			ends := endOffsets(t, kc, topic)
+			maps.DeleteFunc(ends, func(_ int32, end int64) bool { return end == 0 })
+			if c := committed(t, kc, "g-big"); fmt.Sprint(c) != fmt.Sprint(ends) {
+				t.Errorf("committed %v, want end offsets %v", c, ends)
+			}
+			if got := testutil.ToFloat64(r.m.truncated.WithLabelValues("g-big", topic)); got != wantTruncated {
+				t.Errorf("truncated metric = %v, want %v", got, wantTruncated)
+			}
+		})
 	}
 }

@@ -27,6 +27,11 @@ const (
 	HeaderSourceTopic     = "source-topic"
 	HeaderSourcePartition = "source-partition"
 	HeaderSourceOffset    = "source-offset"
+	// HeaderOriginalSize and HeaderOriginalSHA256 mark a dead letter
+	// written truncated (the whole record exceeded the dead-letter topic's
+	// max.message.bytes): the value is a prefix, these describe the whole.
+	HeaderOriginalSize   = "original-size"
+	HeaderOriginalSHA256 = "original-sha256"
 )
 
 // EventType is the kind of a clickstream event.

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -27,6 +29,22 @@ type Config struct {
 	ClientID string   `yaml:"client_id"`
 	SASL     SASL     `yaml:"sasl"`
 	TLS      TLS      `yaml:"tls"`
+	// SessionTimeout is how long the group coordinator waits for a silent
+	// member (a crashed process) before giving its partitions to others.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// RebalanceTimeout is how long members may take to finish their
+	// in-flight batches and commit when a rebalance starts.
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	// InstanceID turns on static group membership (KIP-345) for every
+	// consumer group of this process: a process restarted with the same id
+	// within SessionTimeout gets its partitions back at once, without a
+	// rebalance and without waiting for its old session to expire. It
+	// must be unique per process (a second process with the same id fences
+	// the first) and stable across restarts: a Kubernetes StatefulSet's pod
+	// name, a host name. A static member does not leave its groups when it
+	// stops, so its partitions wait SessionTimeout for a replacement; empty
+	// (the default) is dynamic membership.
+	InstanceID string `yaml:"instance_id"`
 }
 
 // SASL configures SASL authentication. An empty Mechanism disables it.
@@ -46,9 +64,11 @@ type TLS struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
-// DefaultConfig points at the embedded broker's address.
+// DefaultConfig points at the embedded broker's address, with Kafka's
+// default session timeout (45 s) and dynamic membership.
 func DefaultConfig() Config {
-	return Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "streamrec"}
+	return Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "streamrec",
+		SessionTimeout: 45 * time.Second, RebalanceTimeout: time.Minute}
 }
 
 // Validate reports the first invalid field, named under prefix ("kafka").
@@ -73,7 +93,34 @@ func (c Config) Validate(prefix string) error {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return fmt.Errorf("%s.tls.cert_file and %s.tls.key_file must be set together", prefix, prefix)
 	}
+	// Brokers refuse sessions outside group.min/max.session.timeout.ms
+	// (6 s and 30 min by default).
+	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 30*time.Minute {
+		return fmt.Errorf("%s.session_timeout: %s is outside 6s..30m (the brokers' group.min/max.session.timeout.ms defaults)", prefix, c.SessionTimeout)
+	}
+	if c.RebalanceTimeout < time.Second {
+		return fmt.Errorf("%s.rebalance_timeout must be >= 1s", prefix)
+	}
+	if len(c.InstanceID) > 249 || strings.ContainsFunc(c.InstanceID, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		return fmt.Errorf("%s.instance_id: %q must be at most 249 printable ASCII characters without spaces", prefix, c.InstanceID)
+	}
 	return nil
+}
+
+// GroupOpts returns the consumer-group options of c: session and rebalance
+// timeouts and, when set, the static instance id.
+func (c Config) GroupOpts() []kgo.Opt {
+	var opts []kgo.Opt
+	if c.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(c.SessionTimeout))
+	}
+	if c.RebalanceTimeout > 0 {
+		opts = append(opts, kgo.RebalanceTimeout(c.RebalanceTimeout))
+	}
+	if c.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(c.InstanceID))
+	}
+	return opts
 }
 
 // Opts returns the client options for c. Callers add their own (consumer
@@ -168,6 +215,52 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// DefaultMaxMessageBytes is Kafka's default max.message.bytes (1 MiB plus
+// the record batch overhead), assumed when a topic's cannot be read.
+const DefaultMaxMessageBytes = 1_048_588
+
+// MaxMessageBytes returns the smallest max.message.bytes of topics: the
+// largest record batch the brokers accept on every one of them. A producer
+// whose kgo.ProducerBatchMaxBytes is at most this never builds a batch the
+// brokers refuse as too large (franz-go's default, 1,000,012, is below
+// Kafka's default, so records the brokers accept can be refused by the
+// client).
+func MaxMessageBytes(ctx context.Context, cl *kgo.Client, topics ...string) (int32, error) {
+	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return 0, fmt.Errorf("describe configs of %v: %w", topics, err)
+	}
+	var least int32
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			return 0, fmt.Errorf("describe configs of %s: %w", rc.Name, rc.Err)
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			n, err := strconv.ParseInt(*c.Value, 10, 32)
+			if err != nil || n <= 0 {
+				return 0, fmt.Errorf("topic %s: max.message.bytes %q is not a positive int32", rc.Name, *c.Value)
+			}
+			if least == 0 || int32(n) < least {
+				least = int32(n)
+			}
+		}
+	}
+	if least == 0 {
+		return 0, fmt.Errorf("topics %v: no max.message.bytes in their configs", topics)
+	}
+	return least, nil
+}
+
+// IsTooLarge reports whether a produce error means the record (or its
+// batch) is larger than the client or the brokers take: sending it again
+// cannot succeed.
+func IsTooLarge(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
 }
 
 // minLevel drops records below min.

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamrec/streamrec/internal/health"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/pipeline/kafka"
 	"github.com/streamrec/streamrec/schemas"
@@ -433,6 +434,25 @@ func (c *Consumer) stopWorkers(parts map[string][]int32) {
 	}
 }
 
+// Stalled returns the partitions of this member whose records have waited
+// longer than after without a batch being confirmed (health.Staller).
+func (c *Consumer) Stalled(after time.Duration) []health.Stall {
+	c.mu.Lock()
+	ws := make([]*worker, 0, len(c.workers))
+	for _, w := range c.workers {
+		ws = append(ws, w)
+	}
+	c.mu.Unlock()
+	var out []health.Stall
+	now := time.Now()
+	for _, w := range ws {
+		if n, since := w.stalled(); n > 0 && now.Sub(since) > after {
+			out = append(out, health.Stall{Group: c.cfg.Group, Topic: w.key.topic, Partition: w.key.partition, Since: since, Waiting: n})
+		}
+	}
+	return out
+}
+
 // backoff returns the wait before retry attempt n (1-based): full jitter
 // over an exponential bound.
 func (r Retry) backoff(n int) time.Duration {
@@ -527,6 +547,7 @@ type Metrics struct {
 	assigned    *prometheus.GaugeVec
 	fetchErrors *prometheus.CounterVec
 	truncated   *prometheus.CounterVec
+	progress    *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -574,9 +595,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "streamrec_consumer_dlq_truncated_total",
 			Help: "Dead letters written truncated (value prefix, original-size and original-sha256 headers) because the whole record exceeds the dead-letter topic's max.message.bytes.",
 		}, []string{"group", "topic"}),
+		progress: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "streamrec_consumer_last_progress_timestamp_seconds",
+			Help: "When a partition's latest batch was confirmed by the sink and marked for commit (Unix seconds); with records waiting, time() minus this is how long the partition has been stuck.",
+		}, []string{"group", "topic", "partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.batches, m.sinkSeconds, m.retries, m.buffered, m.paused, m.pauses, m.assigned, m.fetchErrors, m.truncated)
+		reg.MustRegister(m.records, m.batches, m.sinkSeconds, m.retries, m.buffered, m.paused, m.pauses, m.assigned, m.fetchErrors, m.truncated, m.progress)
 	}
 	return m
 }

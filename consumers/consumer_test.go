@@ -748,3 +748,47 @@ func TestDeadLetterOversizeRecord(t *testing.T) {
 		})
 	}
 }
+
+// A partition whose sink keeps failing is reported stalled (readiness), and
+// stops being stalled once its batches are confirmed again.
+func TestStalledPartitions(t *testing.T) {
+	kc := cluster(t)
+	var down atomic.Bool
+	down.Store(true)
+	rec := newRecorder(func([]pipeline.Record) (pipeline.Result, error) {
+		if down.Load() {
+			return pipeline.Result{}, errors.New("clickhouse: connection refused")
+		}
+		return pipeline.Result{}, nil
+	})
+	m := NewMetrics(nil)
+	c, err := New(kc, testConfig("g-stall"), rec, WithMetrics(m), WithClientOpts(kgo.SessionTimeout(6*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	produce(t, kc, 30)
+	const after = 50 * time.Millisecond
+	eventually(t, 20*time.Second, "three stalled partitions", func() bool { return len(c.Stalled(after)) == 3 })
+	for _, st := range c.Stalled(after) {
+		if st.Group != "g-stall" || st.Topic != topic || st.Waiting == 0 || time.Since(st.Since) <= after {
+			t.Errorf("stall %+v", st)
+		}
+	}
+	down.Store(false)
+	eventually(t, 20*time.Second, "every record", func() bool { return rec.count() == 30 })
+	if st := c.Stalled(after); len(st) != 0 {
+		t.Errorf("stalled after recovery: %+v", st)
+	}
+	if n := testutil.CollectAndCount(m.progress); n != 3 {
+		t.Errorf("progress gauge has %d partitions, want 3", n)
+	}
+}

@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"strconv"
 	"sync"
 	"time"
 
@@ -28,6 +29,11 @@ type worker struct {
 	firstAt  time.Time // when the oldest buffered record arrived
 	paused   bool
 	draining bool
+	// inflight counts the records taken for the sink and not yet done;
+	// since is when the partition last made progress, or when records
+	// started waiting after it was idle (health: a stalled partition).
+	inflight int
+	since    time.Time
 
 	wake     chan struct{} // capacity 1: something changed under mu
 	stop     chan struct{} // closed on revoke, loss or hard stop
@@ -62,6 +68,9 @@ func (w *worker) push(rs []*kgo.Record) {
 	w.mu.Lock()
 	if len(w.queue) == 0 {
 		w.firstAt = time.Now()
+		if w.inflight == 0 {
+			w.since = w.firstAt
+		}
 	}
 	w.queue = append(w.queue, rs...)
 	for _, r := range rs {
@@ -95,6 +104,7 @@ func (w *worker) take() []*kgo.Record {
 	batch := w.queue[:n:n]
 	w.queue = w.queue[n:]
 	w.bytes -= size
+	w.inflight += n
 	if len(w.queue) == 0 {
 		w.queue = nil // let the old backing array go
 	}
@@ -182,6 +192,7 @@ func (w *worker) runPipelined(n int) {
 			ok = <-before && ok
 			if ok {
 				w.c.cl.MarkCommitRecords(batch[len(batch)-1])
+				w.progressed(batch)
 			} else {
 				w.stopNow() // a gap: nothing after it may be marked
 			}
@@ -250,7 +261,26 @@ func (w *worker) process(batch []*kgo.Record) bool {
 		return false
 	}
 	w.c.cl.MarkCommitRecords(batch[len(batch)-1])
+	w.progressed(batch)
 	return true
+}
+
+// progressed records that batch was confirmed and marked for commit.
+func (w *worker) progressed(batch []*kgo.Record) {
+	now := time.Now()
+	w.mu.Lock()
+	w.inflight -= len(batch)
+	w.since = now
+	w.mu.Unlock()
+	w.c.metrics.progress.WithLabelValues(w.c.cfg.Group, w.key.topic, strconv.Itoa(int(w.key.partition))).Set(float64(now.UnixNano()) / 1e9)
+}
+
+// stalled returns how many records wait and since when the partition made
+// no progress, if records wait.
+func (w *worker) stalled() (waiting int, since time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue) + w.inflight, w.since
 }
 
 // write is process without the mark: it converts batch into recs (a

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -27,6 +28,7 @@ import (
 	"github.com/streamrec/streamrec/consumers/profiles"
 	"github.com/streamrec/streamrec/consumers/serving"
 	"github.com/streamrec/streamrec/internal/config"
+	"github.com/streamrec/streamrec/internal/health"
 	"github.com/streamrec/streamrec/internal/telemetry"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/pipeline/broker"
@@ -109,6 +111,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := ensureTopics(ctx, admin, cfg); err != nil {
 		return err
 	}
+	// Readiness: Kafka, each store this process writes, each partition.
+	checker, err := health.New(cfg.Health, log.With("component", "health"), reg)
+	if err != nil {
+		return err
+	}
+	checker.Add("kafka", func(ctx context.Context) error {
+		if err := admin.Ping(ctx); err != nil {
+			return fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Kafka.Brokers, err)
+		}
+		return nil
+	})
 
 	// The embedder and the vector store outlive the consumers: a draining
 	// consumer still embeds and writes. Deferred calls stop them after the
@@ -139,15 +152,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			return err
 		}
 		store = s
+		checker.Add("vectorstore."+cfg.VectorStore.Backend, storeProbe(s))
 	}
 
 	// The analytics store too: Close flushes what draining consumers wrote.
 	var an pipeline.Analytics
 	if len(opts.Kinds) > 0 && cfg.Analytics.Backend != "none" {
-		a, err := openAnalytics(ctx, cfg, log, reg)
+		a, probe, err := openAnalytics(ctx, cfg, log, reg)
 		if err != nil {
 			return err
 		}
+		checker.Add("analytics."+cfg.Analytics.Backend, probe)
 		defer func() {
 			if err := a.Close(); err != nil {
 				log.Error("closing the analytics store", "err", err)
@@ -230,26 +245,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			return fail(fmt.Errorf("%s consumer: %w", k, err))
 		}
 		g.Go(func() error { return c.Run(gctx) })
+		checker.Watch(c)
 		if tally != nil {
 			g.Go(func() error { return tally.Run(gctx, cfg.ReportInterval, log.With("kind", string(k))) })
 		}
 		kinds = append(kinds, string(k))
 	}
+	g.Go(func() error { return checker.Run(gctx) })
 	if cfg.Metrics.Addr != "" {
-		health := func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if err := admin.Ping(ctx); err != nil {
-				return fmt.Errorf("kafka brokers %v unreachable: %w", cfg.Kafka.Brokers, err)
-			}
-			return nil
-		}
-		srv, err := telemetry.Listen(cfg.Metrics.Addr, reg, health, log)
+		srv, err := telemetry.Listen(cfg.Metrics.Addr, reg, checker.Ready, log)
 		if err != nil {
 			return fail(err)
 		}
 		g.Go(func() error { return srv.Run(gctx) })
 	}
+	checker.Started()
 	log.Info("streamrec running", "brokers", cfg.Kafka.Brokers, "consumers", kinds)
 	if opts.Banner != nil {
 		printBanner(opts.Banner, cfg, b != nil)
@@ -358,20 +368,20 @@ func startServing(ctx context.Context, g *errgroup.Group, cfg config.Config, log
 	return srv, replies.Close, nil
 }
 
-// openAnalytics opens the configured analytics store. For ClickHouse it
-// applies the embedded migrations first (idempotent), so a fresh server
-// works at once.
-func openAnalytics(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (pipeline.Analytics, error) {
+// openAnalytics opens the configured analytics store and returns it with
+// its health probe. For ClickHouse it applies the embedded migrations first
+// (idempotent), so a fresh server works at once.
+func openAnalytics(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (pipeline.Analytics, func(context.Context) error, error) {
 	switch cfg.Analytics.Backend {
 	case "clickhouse":
 		conn, err := clickhouse.Open(ctx, cfg.ClickHouse, log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		applied, err := clickhouse.Migrate(ctx, conn, schemas.ClickHouseMigrations())
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("clickhouse migrations: %w", err)
+			return nil, nil, fmt.Errorf("clickhouse migrations: %w", err)
 		}
 		if len(applied) > 0 {
 			log.Info("clickhouse migrations applied", "migrations", applied)
@@ -379,17 +389,48 @@ func openAnalytics(ctx context.Context, cfg config.Config, log *slog.Logger, reg
 		a, err := clickhouse.NewAnalytics(conn, cfg.Analytics.ClickHouse, log, reg)
 		if err != nil {
 			conn.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		log.Info("analytics to ClickHouse", "addr", cfg.ClickHouse.Addr, "database", cfg.ClickHouse.Database)
-		return closeBoth{a, conn.Close}, nil
+		probe := func(ctx context.Context) error {
+			if err := conn.Ping(ctx); err != nil {
+				return fmt.Errorf("clickhouse %s: %w", cfg.ClickHouse.Addr, err)
+			}
+			return nil
+		}
+		return closeBoth{a, conn.Close}, probe, nil
 	default:
 		s, err := parquetstore.Open(cfg.Analytics.Dir, cfg.Analytics.Local, log, reg)
 		if err != nil {
-			return nil, fmt.Errorf("analytics.dir %s: %w", cfg.Analytics.Dir, err)
+			return nil, nil, fmt.Errorf("analytics.dir %s: %w", cfg.Analytics.Dir, err)
 		}
 		log.Info("analytics to local Parquet files (query them with `streamrec sql`)", "dir", cfg.Analytics.Dir)
-		return s, nil
+		return s, dirProbe(cfg.Analytics.Dir), nil
+	}
+}
+
+// storeProbe is the vector store's health probe: Qdrant's health check, or
+// a read of the items alias from the local store (it fails once the store
+// is closed or its folder unreadable).
+func storeProbe(s pipeline.VectorStore) func(context.Context) error {
+	if q, ok := s.(*qdrant.Store); ok {
+		return func(ctx context.Context) error { _, err := q.Ping(ctx); return err }
+	}
+	return func(ctx context.Context) error {
+		_, err := s.ResolveAlias(ctx, catalog.ItemsAlias)
+		return err
+	}
+}
+
+// dirProbe checks that a local store's folder takes a new file.
+func dirProbe(dir string) func(context.Context) error {
+	return func(context.Context) error {
+		f, err := os.CreateTemp(dir, ".health-*")
+		if err != nil {
+			return fmt.Errorf("local store %s not writable: %w", dir, err)
+		}
+		name := f.Name()
+		return errors.Join(f.Close(), os.Remove(name))
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/streamrec/streamrec/consumers/popularity"
 	"github.com/streamrec/streamrec/consumers/profiles"
 	"github.com/streamrec/streamrec/consumers/serving"
+	"github.com/streamrec/streamrec/internal/health"
 	"github.com/streamrec/streamrec/pipeline/broker"
 	"github.com/streamrec/streamrec/pipeline/clickhouse"
 	"github.com/streamrec/streamrec/pipeline/embed"
@@ -44,6 +45,9 @@ type Config struct {
 	Topics  Topics         `yaml:"topics"`
 	Limits  schemas.Limits `yaml:"limits"`
 	Metrics Metrics        `yaml:"metrics"`
+	// Health configures readiness (/readyz): how dependencies are probed
+	// and when a partition counts as stalled.
+	Health health.Config `yaml:"health"`
 	// Clickstream and Catalog configure the consumer groups of those kinds.
 	// Their topics come from the topics section.
 	Clickstream Clickstream `yaml:"clickstream"`
@@ -152,7 +156,7 @@ type Topics struct {
 // All lists the topics.
 func (t Topics) All() []kafka.Topic { return []kafka.Topic{t.Clickstream, t.Catalog, t.Requests} }
 
-// Metrics configures the /metrics and /healthz listener.
+// Metrics configures the /metrics, /healthz and /readyz listener.
 type Metrics struct {
 	// Addr is host:port; empty disables the listener.
 	Addr string `yaml:"addr"`
@@ -173,6 +177,7 @@ func Default() Config {
 		},
 		Limits:         schemas.DefaultLimits(),
 		Metrics:        Metrics{Addr: "127.0.0.1:9464"},
+		Health:         health.DefaultConfig(),
 		Clickstream:    Clickstream{Config: clickstreamConsumer(), Quality: clickstream.DefaultQualityConfig()},
 		Serving:        Serving{Config: servingConsumer(), Server: serving.DefaultConfig()},
 		Profiles:       profiles.DefaultConfig(),
@@ -284,6 +289,7 @@ func (c Config) Validate() error {
 		add(fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
 	}
 	add(c.Kafka.Validate("kafka"))
+	add(c.Health.Validate("health"))
 	add(c.Broker.Validate("broker"))
 	for _, t := range []struct {
 		key string

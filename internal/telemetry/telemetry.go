@@ -1,5 +1,5 @@
-// Package telemetry serves a process's Prometheus metrics on /metrics and
-// its health on /healthz.
+// Package telemetry serves a process's Prometheus metrics on /metrics, its
+// liveness on /healthz and its readiness on /readyz.
 package telemetry
 
 import (
@@ -30,9 +30,15 @@ type Server struct {
 	log *slog.Logger
 }
 
-// Listen binds addr and prepares the handlers. health is called on every
-// /healthz request; nil means always healthy.
-func Listen(addr string, g prometheus.Gatherer, health func() error, log *slog.Logger) (*Server, error) {
+// Listen binds addr and prepares the handlers:
+//
+//   - /metrics: Prometheus metrics from g.
+//   - /healthz: liveness, 200 "ok" while the process answers. Dependencies
+//     never fail it (a restart cannot bring a database back).
+//   - /readyz: readiness from ready (nil: always ready), 200 when ready and
+//     503 otherwise, the body naming each check's state and each stalled
+//     partition either way.
+func Listen(addr string, g prometheus.Gatherer, ready func() (bool, string), log *slog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.addr %s: %w", addr, err)
@@ -40,13 +46,18 @@ func Listen(addr string, g prometheus.Gatherer, health func() error, log *slog.L
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if health != nil {
-			if err := health(); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-		}
 		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, body := true, "ok\n"
+		if ready != nil {
+			ok, body = ready()
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write([]byte(body))
 	})
 	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, log: log}, nil
 }

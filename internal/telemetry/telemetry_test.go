@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,14 +31,14 @@ func TestServer(t *testing.T) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "streamrec_test_things_total", Help: "x"})
 	reg.MustRegister(c)
 	c.Add(3)
-	var unhealthy atomic.Bool
-	health := func() error {
-		if unhealthy.Load() {
-			return errors.New("broker unreachable")
+	var unready atomic.Bool
+	ready := func() (bool, string) {
+		if unready.Load() {
+			return false, "kafka: down for 3s: broker unreachable\n"
 		}
-		return nil
+		return true, "kafka: ok\n"
 	}
-	srv, err := Listen("127.0.0.1:0", reg, health, slog.New(slog.DiscardHandler))
+	srv, err := Listen("127.0.0.1:0", reg, ready, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,12 +50,16 @@ func TestServer(t *testing.T) {
 	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "streamrec_test_things_total 3") || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics = %d:\n%.300s", code, body)
 	}
+	if code, body := get(t, base+"/readyz"); code != 200 || body != "kafka: ok\n" {
+		t.Errorf("/readyz = %d %q", code, body)
+	}
+	unready.Store(true)
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "broker unreachable") {
+		t.Errorf("/readyz unready = %d %q", code, body)
+	}
+	// Liveness does not depend on dependencies.
 	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
-	}
-	unhealthy.Store(true)
-	if code, body := get(t, base+"/healthz"); code != 503 || !strings.Contains(body, "broker unreachable") {
-		t.Errorf("/healthz unhealthy = %d %q", code, body)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -11,6 +11,8 @@
 #                                     answers (at most CLICKHOUSE_START_TIMEOUT
 #                                     seconds, default 30), write DIR/pid and
 #                                     print 127.0.0.1:<native port> on stdout
+#   scripts/clickhouse.sh restart DIR start the stopped server of DIR again
+#                                     (same config, data and ports)
 #   scripts/clickhouse.sh stop DIR    stop the server started in DIR and wait
 #                                     for it to exit
 #
@@ -116,9 +118,15 @@ cmd_start() {
 </yandex>
 EOF
 
+	launch "$bin" "$dir" "$tcp_port"
+}
+
+# launch BIN DIR PORT starts the server of DIR/config.xml and waits for PORT.
+launch() {
+	local bin=$1 dir=$2 tcp_port=$3
 	# setsid: the server does not belong to the caller's process group, so a
 	# Ctrl-C in a terminal running `go test` reaches it only through stop.
-	setsid "$bin" --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 </dev/null &
+	setsid "$bin" --config-file="$dir/config.xml" >>"$dir/log/stdout.log" 2>&1 </dev/null &
 	local pid=$!
 	echo "$pid" >"$dir/pid"
 
@@ -138,6 +146,21 @@ EOF
 		sleep 0.05
 	done
 	echo "127.0.0.1:$tcp_port"
+}
+
+# cmd_restart starts the server of DIR again after a stop, with its config,
+# data and ports (the fault-injection tests stop and restart it mid-stream).
+cmd_restart() {
+	local dir=${1:-}
+	[ -n "$dir" ] || die "usage: clickhouse.sh restart DIR"
+	[ -f "$dir/config.xml" ] || die "$dir/config.xml is missing: start the server first"
+	if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+		die "a server already runs from $dir (pid $(cat "$dir/pid"))"
+	fi
+	local bin tcp_port
+	bin=$(server_bin) || die "clickhouse-server is not installed"
+	tcp_port=$(sed -n 's:.*<tcp_port>\([0-9]*\)</tcp_port>.*:\1:p' "$dir/config.xml")
+	launch "$bin" "$dir" "$tcp_port"
 }
 
 cmd_stop() {
@@ -162,6 +185,7 @@ cmd_stop() {
 case "${1:-}" in
 install) cmd_install ;;
 start) cmd_start "${2:-}" ;;
+restart) cmd_restart "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
-*) die "usage: clickhouse.sh install | start DIR | stop DIR" ;;
+*) die "usage: clickhouse.sh install | start DIR | restart DIR | stop DIR" ;;
 esac

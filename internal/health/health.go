@@ -99,6 +99,8 @@ type check struct {
 	probed   bool
 	downAt   time.Time
 	warnedAt time.Time
+	// busySince is when the probe still running started (zero: none).
+	busySince time.Time
 }
 
 // New returns a checker; reg may be nil (metrics not registered).
@@ -121,8 +123,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Checker, err
 	return c, nil
 }
 
-// Add registers a check; probe must honour ctx (it gets Config.Timeout).
-// Add checks before Run.
+// Add registers a check. A probe that has not returned within
+// Config.Timeout fails the check (it is not started again until it
+// returns), so a client that ignores its context cannot hide a frozen
+// server. Add checks before Run.
 func (c *Checker) Add(name string, probe func(ctx context.Context) error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -166,15 +170,40 @@ func (c *Checker) ProbeAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, ch := range checks {
 		wg.Go(func() {
+			c.mu.Lock()
+			busy := ch.busySince
+			if busy.IsZero() {
+				ch.busySince = time.Now()
+			}
+			c.mu.Unlock()
+			if !busy.IsZero() {
+				// A client that ignores its context (a handshake with a
+				// frozen server) still holds the last probe.
+				c.record(ch, fmt.Errorf("no answer: the probe started %s ago is still waiting", time.Since(busy).Round(time.Millisecond)))
+				return
+			}
 			pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-			err := ch.probe(pctx)
-			if err == nil && pctx.Err() != nil {
+			defer cancel()
+			res := make(chan error, 1)
+			go func() {
+				err := ch.probe(pctx)
+				c.mu.Lock()
+				ch.busySince = time.Time{}
+				c.mu.Unlock()
+				res <- err
+			}()
+			var err error
+			select {
+			case err = <-res:
+				if err == nil && pctx.Err() != nil {
+					err = pctx.Err()
+				}
+			case <-pctx.Done():
 				err = pctx.Err()
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = fmt.Errorf("no answer within %s: %w", c.cfg.Timeout, err)
 			}
-			cancel()
 			if ctx.Err() != nil {
 				return // shutting down: not the dependency's fault
 			}

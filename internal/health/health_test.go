@@ -97,7 +97,7 @@ func TestReadiness(t *testing.T) {
 
 		for _, tc := range []struct{ state, reason string }{
 			{"down", "connection refused"},
-			{"frozen", "no answer within 2s"},
+			{"frozen", "no answer"},
 		} {
 			set(tc.state)
 			before := log.count()
@@ -165,4 +165,46 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("Validate = %v, want %s", err, tc.want)
 		}
 	}
+}
+
+// A probe that ignores its context (clickhouse-go's handshake waits for its
+// own dial timeout) still fails the check after Config.Timeout, and is not
+// started again while it runs.
+func TestProbeIgnoringItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, err := New(DefaultConfig(), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Started()
+		release := make(chan struct{})
+		var mu sync.Mutex
+		calls := 0
+		c.Add("stuck", func(context.Context) error {
+			mu.Lock()
+			calls++
+			mu.Unlock()
+			<-release
+			return nil
+		})
+		c.ProbeAll(t.Context())
+		if ok, body := c.Ready(); ok || !strings.Contains(body, "no answer within 2s") {
+			t.Errorf("ready %v %q", ok, body)
+		}
+		c.ProbeAll(t.Context())
+		if ok, body := c.Ready(); ok || !strings.Contains(body, "still waiting") {
+			t.Errorf("ready %v %q", ok, body)
+		}
+		close(release)
+		synctest.Wait()
+		c.ProbeAll(t.Context())
+		if ok, body := c.Ready(); !ok {
+			t.Errorf("after the probe returned: ready %v %q", ok, body)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if calls != 2 {
+			t.Errorf("probe started %d times, want 2 (not while the first ran)", calls)
+		}
+	})
 }

@@ -13,17 +13,22 @@ type Event[T any] struct {
 }
 
 // Typed is a Sink for one contract: it decodes and validates every record
-// with Decode, rejects the records that fail (the runtime dead-letters them
-// with the decoder's reason) and hands the valid events of the batch, in
-// offset order, to Handle.
+// with Decode (or DecodeRecord), rejects the records that fail (the runtime
+// dead-letters them with the decoder's reason) and hands the valid events of
+// the batch, in offset order, to Handle.
 //
 // Handle's error has the meaning of Sink.Write's: nil means the events are
 // durable in whatever Handle writes to; a Permanent error dead-letters the
 // batch; any other error retries it. Handle may reject single events into
 // the result it is given.
 type Typed[T any] struct {
+	// Decode decodes a record's value.
 	Decode func(data []byte) (T, error)
-	Handle func(ctx context.Context, events []Event[T], res *pipeline.Result) error
+	// DecodeRecord, when set, is used instead of Decode, for contracts whose
+	// records mean more than their value: on a compacted topic, a tombstone
+	// (no value) deletes what its key names, as of its timestamp.
+	DecodeRecord func(rec pipeline.Record) (T, error)
+	Handle       func(ctx context.Context, events []Event[T], res *pipeline.Result) error
 }
 
 // Write implements pipeline.Sink.
@@ -31,7 +36,13 @@ func (s Typed[T]) Write(ctx context.Context, batch []pipeline.Record) (pipeline.
 	var res pipeline.Result
 	events := make([]Event[T], 0, len(batch))
 	for _, rec := range batch {
-		v, err := s.Decode(rec.Value)
+		var v T
+		var err error
+		if s.DecodeRecord != nil {
+			v, err = s.DecodeRecord(rec)
+		} else {
+			v, err = s.Decode(rec.Value)
+		}
 		if err != nil {
 			res.Reject(rec, err)
 			continue

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/streamrec/streamrec/pipeline"
 )
@@ -69,6 +70,38 @@ func TestTyped(t *testing.T) {
 				t.Errorf("handled %v, want %v", handled, tc.wantHandled)
 			}
 		})
+	}
+}
+
+// TestTypedDecodeRecord: DecodeRecord, when set, sees the whole record
+// (key and timestamp of a tombstone) instead of Decode.
+func TestTypedDecodeRecord(t *testing.T) {
+	ts := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	var got []string
+	s := Typed[string]{
+		Decode: func([]byte) (string, error) { return "", errors.New("Decode called") },
+		DecodeRecord: func(rec pipeline.Record) (string, error) {
+			if rec.Value == nil {
+				return "delete " + string(rec.Key) + " at " + rec.Timestamp.Format(time.TimeOnly), nil
+			}
+			return "", errors.New("not a tombstone")
+		},
+		Handle: func(_ context.Context, evs []Event[string], _ *pipeline.Result) error {
+			for _, e := range evs {
+				got = append(got, e.Value)
+			}
+			return nil
+		},
+	}
+	res, err := s.Write(context.Background(), []pipeline.Record{{Offset: 0, Key: []byte("i-1"), Timestamp: ts}, {Offset: 1, Value: []byte("{}")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) != 1 || res.Rejected[0].Record.Offset != 1 || res.Rejected[0].Err.Error() != "not a tombstone" {
+		t.Errorf("rejected %+v, want offset 1 with DecodeRecord's reason", res.Rejected)
+	}
+	if want := []string{"delete i-1 at 12:00:00"}; !slices.Equal(got, want) {
+		t.Errorf("handled %q, want %q", got, want)
 	}
 }
 

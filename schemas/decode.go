@@ -66,6 +66,35 @@ func DecodeCatalog(data []byte, now time.Time, lim Limits) (CatalogChange, error
 	return ch, nil
 }
 
+// DecodeCatalogRecord decodes and validates a whole shop.catalog.v1 record:
+// its key, value and timestamp. A record with a value is DecodeCatalog's.
+//
+// A record without one (a tombstone, the delete marker of a compacted
+// topic: a null value, or an empty one, which is no JSON either) is a delete
+// of the item its key names, made at the record's timestamp: it decodes to
+// {Op: OpDelete, ItemID: key, UpdatedAt: ts}. The key is checked as an
+// item_id and ts as an updated_at; a rejection names "tombstone.key" or
+// "tombstone.timestamp". The timestamp orders the delete against the item's
+// changes as updated_at does, so a tombstone must not be stamped before the
+// change it deletes (a producer's CreateTime, the default, is not).
+func DecodeCatalogRecord(key, value []byte, ts, now time.Time, lim Limits) (CatalogChange, error) {
+	if len(value) > 0 {
+		return DecodeCatalog(value, now, lim)
+	}
+	c := checker{record: "tombstone", lim: lim}
+	id := string(key)
+	reason := c.id(id, true)
+	if id == "" {
+		reason = "missing (a tombstone deletes the item its key names)"
+	}
+	c.check("key", reason)
+	c.check("timestamp", need(!ts.IsZero(), timeReason(ts, now, lim.MaxFutureSkew, 0, "skew")))
+	if err := c.result(); err != nil {
+		return CatalogChange{}, err
+	}
+	return CatalogChange{Op: OpDelete, ItemID: id, UpdatedAt: ts}, nil
+}
+
 // DecodeRequest decodes and validates a reco.requests.v1 record, as
 // DecodeClick describes.
 func DecodeRequest(data []byte, now time.Time, lim Limits) (RecoRequest, error) {

@@ -118,6 +118,24 @@ func TestDecodeClick(t *testing.T) {
 			want: base(ClickEvent{Type: EventPurchase, ItemID: "i-1", Price: 1, Quantity: 2})},
 		{name: "string", in: `"view"`, wantErr: "record: wrong type: got string, want object"},
 		{name: "bad escape", in: `{"event_id":"\x"}`, wantErr: `malformed JSON at offset 12: invalid character 'x' in string escape code`},
+
+		// Ids refuse control characters, escaped or raw, naming the first
+		// one and its byte offset in the id; free text keeps them.
+		{name: "NUL in user_id", in: `{"event_id":"e-1","type":"view","user_id":"u-1\u0000","item_id":"i-1",` + ts + `}`,
+			wantErr: "event.user_id: control character U+0000 at byte 3"},
+		{name: "raw DEL in event_id", in: "{\"event_id\":\"e-\x7f\",\"type\":\"view\",\"user_id\":\"u-1\",\"item_id\":\"i-1\"," + ts + "}",
+			wantErr: "event.event_id: control character U+007F at byte 2"},
+		{name: "line break in session_id", in: `{"event_id":"e-1","type":"view","user_id":"u-1","session_id":"s-1\r\n","item_id":"i-1",` + ts + `}`,
+			wantErr: "event.session_id: control character U+000D at byte 3"},
+		{name: "C1 control after a multi-byte character in item_id", in: `{"event_id":"e-1","type":"view","user_id":"u-1","item_id":"é\u0085",` + ts + `}`,
+			wantErr: "event.item_id: control character U+0085 at byte 2"},
+		{name: "escape in context.reco_request_id",
+			in:      `{"event_id":"e-1","type":"view","user_id":"u-1","item_id":"i-1",` + ts + `,"context":{"reco_request_id":"\u001b[0m"}}`,
+			wantErr: "event.context.reco_request_id: control character U+001B at byte 0"},
+		{name: "white space only id is blank, not a control character", in: `{"event_id":"e-1","type":"view","user_id":"\t\n","item_id":"i-1",` + ts + `}`,
+			wantErr: "event.user_id: blank"},
+		{name: "tab in a query is free text, not an id", in: `{"event_id":"e-1","type":"search","user_id":"u-1","query":"red\tshoes",` + ts + `}`,
+			want: base(ClickEvent{Type: EventSearch, Query: "red\tshoes"})},
 	})
 }
 
@@ -152,9 +170,72 @@ func TestDecodeCatalog(t *testing.T) {
 			wantErr: "catalog.category_path[1]: blank"},
 		{name: "upsert with op in capitals", in: `{"op":"UPSERT","item_id":"i-1",` + ua + `}`,
 			wantErr: `catalog.op: unknown value "UPSERT" (want upsert, delete)`},
+		{name: "NUL in a delete's item_id", in: `{"op":"delete","item_id":"i-1\u0000",` + ua + `}`,
+			wantErr: "catalog.item_id: control character U+0000 at byte 3"},
+		{name: "line break in a description is free text", in: `{"op":"upsert","item_id":"i-1","title":"T","description":"a\nb",` + ua + `}`,
+			want: CatalogChange{Op: OpUpsert, ItemID: "i-1", Title: "T", Description: "a\nb", UpdatedAt: updated}},
 		{name: "long unknown value is clipped", in: `{"op":"` + strings.Repeat("x", 100) + `"}`,
 			wantErr: `catalog.op: unknown value "` + strings.Repeat("x", 64) + `..." (want upsert, delete)`},
 	})
+}
+
+// TestDecodeCatalogRecord: a record with a value decodes as DecodeCatalog;
+// a tombstone is a delete of the item its key names at the record's
+// timestamp, and a bad key or timestamp is rejected with a reason.
+func TestDecodeCatalogRecord(t *testing.T) {
+	ts := at("2025-06-01T11:30:00.123Z")
+	cases := []struct {
+		name       string
+		key, value []byte
+		ts         time.Time
+		want       CatalogChange
+		wantErr    string
+	}{
+		{name: "null value deletes the keyed item", key: []byte("i-1"), ts: ts,
+			want: CatalogChange{Op: OpDelete, ItemID: "i-1", UpdatedAt: ts}},
+		{name: "empty value is a tombstone too", key: []byte("i-1"), value: []byte{}, ts: ts,
+			want: CatalogChange{Op: OpDelete, ItemID: "i-1", UpdatedAt: ts}},
+		{name: "a value is decoded, whatever the key", key: []byte("other"), ts: ts,
+			value: []byte(`{"op":"upsert","item_id":"i-1","title":"T","updated_at":"2025-06-01T11:00:00Z"}`),
+			want:  CatalogChange{Op: OpUpsert, ItemID: "i-1", Title: "T", UpdatedAt: at("2025-06-01T11:00:00Z")}},
+		{name: "an invalid value is still rejected", key: []byte("i-1"), value: []byte(`{"op":"delete"`), ts: ts,
+			wantErr: "malformed JSON at offset 14: unexpected end of JSON input after object field value"},
+		{name: "tombstone without a key", ts: ts,
+			wantErr: "tombstone.key: missing (a tombstone deletes the item its key names)"},
+		{name: "tombstone with a blank key", key: []byte(" "), ts: ts, wantErr: "tombstone.key: blank"},
+		{name: "tombstone with a NUL in its key", key: []byte("i-\x001"), ts: ts,
+			wantErr: "tombstone.key: control character U+0000 at byte 2"},
+		{name: "tombstone with invalid UTF-8 in its key", key: []byte("i-\xff"), ts: ts,
+			wantErr: "tombstone.key: invalid UTF-8 at byte 2"},
+		{name: "tombstone with an oversize key", key: []byte(strings.Repeat("k", 257)), ts: ts,
+			wantErr: "tombstone.key: 257 bytes exceeds max 256"},
+		{name: "tombstone without a timestamp", key: []byte("i-1"), wantErr: "tombstone.timestamp: missing"},
+		{name: "tombstone from the future", key: []byte("i-1"), ts: goldenNow.Add(10 * time.Minute),
+			wantErr: "tombstone.timestamp: 10m0s in the future (max skew 5m0s)"},
+		{name: "years-old tombstone", key: []byte("i-1"), ts: at("2001-01-01T00:00:00Z"),
+			want: CatalogChange{Op: OpDelete, ItemID: "i-1", UpdatedAt: at("2001-01-01T00:00:00Z")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DecodeCatalogRecord(tc.key, tc.value, tc.ts, goldenNow, DefaultLimits())
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("got %+v, %v; want error %q", got, err, tc.wantErr)
+				}
+				checkRejection(t, err)
+				return
+			}
+			if err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+			if err := got.Validate(goldenNow, DefaultLimits()); err != nil {
+				t.Errorf("decoded change fails Validate: %v", err)
+			}
+		})
+	}
 }
 
 func TestDecodeRequest(t *testing.T) {
@@ -186,6 +267,12 @@ func TestDecodeRequest(t *testing.T) {
 			wantErr: "request.exclude: 2 entries exceeds max 1"},
 		{name: "excluded id empty", in: `{"request_id":"r-1","kind":"for_user","user_id":"u-1","k":1,"exclude":[""]}`,
 			wantErr: "request.exclude[0]: empty"},
+		{name: "control character in request_id", in: `{"request_id":"r\u0007","kind":"for_user","user_id":"u-1","k":1}`,
+			wantErr: "request.request_id: control character U+0007 at byte 1"},
+		{name: "control character in item_id", in: `{"request_id":"r-1","kind":"similar_items","item_id":"i\u001f1","k":1}`,
+			wantErr: "request.item_id: control character U+001F at byte 1"},
+		{name: "control character in an excluded id", in: `{"request_id":"r-1","kind":"for_user","user_id":"u-1","k":1,"exclude":["i-1","i-2\u0000"]}`,
+			wantErr: "request.exclude[1]: control character U+0000 at byte 3"},
 		{name: "negative max_price", in: `{"request_id":"r-1","kind":"for_user","user_id":"u-1","k":1,"filters":{"max_price":-1}}`,
 			wantErr: "request.filters.max_price: -1 is negative"},
 		{name: "filters an array", in: `{"request_id":"r-1","kind":"for_user","user_id":"u-1","k":1,"filters":[]}`,
@@ -207,6 +294,8 @@ func TestDecodeReply(t *testing.T) {
 			in: `{"request_id":"r-1","items":[{"item_id":"a","reason":"long"}]}`, wantErr: "reply.items[0].reason: 4 bytes exceeds max 3"},
 		{name: "item not an object", in: `{"request_id":"r-1","items":["a"]}`,
 			wantErr: "reply.items[0]: wrong type: got string, want object"},
+		{name: "control character in an item_id", in: `{"request_id":"r-1","items":[{"item_id":"a"},{"item_id":"b\u0000"}]}`,
+			wantErr: "reply.items[1].item_id: control character U+0000 at byte 1"},
 		{name: "truncated", in: `{"request_id":"r-1","items":[`, wantErr: "malformed JSON at offset 29: unexpected end of JSON input"},
 	})
 }
@@ -234,7 +323,11 @@ func TestValidate(t *testing.T) {
 			return r.Validate(lim)
 		}, "reply.items[0].score: not a finite number"},
 		{"invalid UTF-8", func() error { e := click; e.UserID = "u-\xff"; return e.Validate(goldenNow, lim) },
-			"event.user_id: invalid UTF-8"},
+			"event.user_id: invalid UTF-8 at byte 2"},
+		{"NUL in an id", func() error { e := click; e.ItemID = "i\x00"; return e.Validate(goldenNow, lim) },
+			"event.item_id: control character U+0000 at byte 1"},
+		{"invalid UTF-8 in an excluded id", func() error { r := request; r.Exclude = []string{"ok", "\xc3("}; return r.Validate(goldenNow, lim) },
+			"request.exclude[1]: invalid UTF-8 at byte 0"},
 		{"year past 9999", func() error {
 			c := upsert
 			c.UpdatedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -16,7 +16,8 @@ var (
 // as a whole when Field is "record". It wraps ErrInvalid.
 type FieldError struct {
 	// Field is the path of the field, prefixed with the record's role:
-	// "event.user_id", "catalog.category_path[2]", "reply.items[0].score".
+	// "event.user_id", "catalog.category_path[2]", "reply.items[0].score";
+	// a catalog tombstone's are "tombstone.key" and "tombstone.timestamp".
 	Field string
 	// Reason says what is wrong: "missing", "wrong type: got string, want
 	// number", "5000 out of range 1..1000".

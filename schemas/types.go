@@ -14,6 +14,10 @@ const (
 	TopicClickstream  = "shop.clickstream.v1"
 	TopicCatalog      = "shop.catalog.v1"
 	TopicRecoRequests = "reco.requests.v1"
+	// ReplyTopicPrefix starts the name of every reply topic a reco client
+	// names itself (reco.replies.<host>.<random>); serving allows reply
+	// topics under it by default.
+	ReplyTopicPrefix = "reco.replies."
 	// DLQSuffix is appended to a topic's name to name its dead-letter topic.
 	DLQSuffix = ".dlq"
 )
@@ -90,7 +94,9 @@ const (
 // CatalogChange is one record of shop.catalog.v1, keyed by item_id. The topic
 // is compacted: the newest change of an item is its state.
 //
-// A delete needs only op, item_id and updated_at.
+// A delete needs only op, item_id and updated_at. A tombstone (a record
+// keyed by the item id, without a value) deletes the item too, at the
+// record's timestamp; DecodeCatalogRecord reads both kinds.
 type CatalogChange struct {
 	Op           CatalogOp         `json:"op"`
 	ItemID       string            `json:"item_id"`

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -60,7 +61,7 @@ func (ch *CatalogChange) Validate(now time.Time, lim Limits) error {
 	c.check("title", c.text(ch.Title, lim.MaxTextLen, true))
 	c.check("description", c.text(ch.Description, lim.MaxDescriptionLen, false))
 	c.check("category_path", countReason(len(ch.CategoryPath), lim.MaxCategoryDepth))
-	c.each("category_path", ch.CategoryPath, lim.MaxNameLen)
+	c.each("category_path", ch.CategoryPath, func(v string) string { return strReason(v, lim.MaxNameLen, false, true) })
 	c.check("brand", c.text(ch.Brand, lim.MaxNameLen, false))
 	c.check("price", priceReason(ch.Price))
 	c.check("currency", currencyReason(ch.Currency, ch.Price))
@@ -99,7 +100,7 @@ func (r *RecoRequest) validate(now time.Time, lim Limits, kSet bool) error {
 		c.check("filters.min_price", fmt.Sprintf("%g exceeds max_price %g", *f.MinPrice, *f.MaxPrice))
 	}
 	c.check("exclude", countReason(len(r.Exclude), lim.MaxExclude))
-	c.each("exclude", r.Exclude, lim.MaxIDLen)
+	c.each("exclude", r.Exclude, func(v string) string { return c.id(v, false) })
 	if r.Deadline != nil {
 		ahead := lim.MaxDeadline
 		if ahead == 0 {
@@ -158,9 +159,15 @@ func (c *checker) result() error {
 	return c.err
 }
 
-// id checks an identifier: at most MaxIDLen bytes and never blank.
+// id checks an identifier: at most MaxIDLen bytes, never blank and free of
+// control characters. An id travels into record keys, log lines, store keys
+// and dead-letter headers, where a NUL, a line break or an escape character
+// truncates, splits or garbles it.
 func (c *checker) id(v string, required bool) string {
-	return strReason(v, c.lim.MaxIDLen, required, true)
+	if r := strReason(v, c.lim.MaxIDLen, required, true); r != "" {
+		return r
+	}
+	return controlReason(v)
 }
 
 // text checks free text of at most limit bytes; required text must not be
@@ -169,13 +176,13 @@ func (c *checker) text(v string, limit int, required bool) string {
 	return strReason(v, limit, required, required)
 }
 
-// each checks every entry of a list of non-blank strings of at most limit
-// bytes.
-func (c *checker) each(field string, vs []string, limit int) {
+// each checks every entry of a list with reason; an entry must not be
+// empty.
+func (c *checker) each(field string, vs []string, reason func(string) string) {
 	for i, v := range vs {
-		r := strReason(v, limit, false, true)
-		if v == "" {
-			r = "empty"
+		r := "empty"
+		if v != "" {
+			r = reason(v)
 		}
 		if r != "" {
 			c.check(fmt.Sprintf("%s[%d]", field, i), r)
@@ -222,11 +229,22 @@ func strReason(v string, limit int, required, nonBlank bool) string {
 			return "missing"
 		}
 	case !utf8.ValidString(v):
-		return "invalid UTF-8"
+		return fmt.Sprintf("invalid UTF-8 at byte %d", invalidUTF8([]byte(v)))
 	case len(v) > limit:
 		return fmt.Sprintf("%d bytes exceeds max %d", len(v), limit)
 	case nonBlank && strings.TrimSpace(v) == "":
 		return "blank"
+	}
+	return ""
+}
+
+// controlReason rejects the first control character of v (unicode.IsControl:
+// U+0000..U+001F, U+007F..U+009F), naming it and its byte offset.
+func controlReason(v string) string {
+	for i, r := range v {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("control character %U at byte %d", r, i)
+		}
 	}
 	return ""
 }

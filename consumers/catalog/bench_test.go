@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamrec/streamrec/consumers"
@@ -47,17 +46,8 @@ func freshness(b *testing.B, emb pipeline.Embedder, titlePercent int) {
 		sample   = 25
 	)
 
-	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicCatalog))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fake.Close()
-	kc := kafka.Config{Brokers: fake.ListenAddrs()}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...), kgo.ProducerLinger(0))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
+	brokers, cl := catalogCluster(b, 3, kgo.ProducerLinger(0))
+	kc := kafka.Config{Brokers: brokers}
 	store, err := localstore.Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)

@@ -2,6 +2,12 @@
 // validates every catalog change, dead-letters the invalid ones with their
 // reason and counts the valid ones by operation.
 //
+// The topic is compacted and keyed by item id, so besides the JSON changes
+// it carries tombstones (records without a value): each is a delete of the
+// item its key names, as of the record's timestamp
+// (schemas.DecodeCatalogRecord), indexed and recorded like any delete. A
+// tombstone with an empty or invalid key is dead-lettered with the reason.
+//
 // Embedding and vector-store upserts (issue 4) plug in as a further handler
 // of the valid changes.
 package catalog
@@ -28,13 +34,20 @@ func NewTally(reg prometheus.Registerer) *consumers.Tally {
 // NewSink returns the catalog sink. now is the clock that updated_at is
 // checked against (nil: time.Now).
 func NewSink(lim schemas.Limits, now func() time.Time, tally *consumers.Tally) consumers.Typed[schemas.CatalogChange] {
+	s := consumers.Counting(nil, func(v schemas.CatalogChange) string { return string(v.Op) }, tally)
+	s.DecodeRecord = decoder(lim, now)
+	return s
+}
+
+// decoder decodes a catalog record, a tombstone included, checking
+// timestamps against now (nil: time.Now).
+func decoder(lim schemas.Limits, now func() time.Time) func(pipeline.Record) (schemas.CatalogChange, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return consumers.Counting(
-		func(data []byte) (schemas.CatalogChange, error) { return schemas.DecodeCatalog(data, now(), lim) },
-		func(v schemas.CatalogChange) string { return string(v.Op) },
-		tally)
+	return func(rec pipeline.Record) (schemas.CatalogChange, error) {
+		return schemas.DecodeCatalogRecord(rec.Key, rec.Value, rec.Timestamp, now(), lim)
+	}
 }
 
 // Handler is what a catalog sink does with a batch's valid changes

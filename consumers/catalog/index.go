@@ -160,15 +160,13 @@ func EnsureItems(ctx context.Context, store pipeline.VectorStore, emb pipeline.E
 // CollectionName is the collection the indexer writes.
 func (ix *Indexer) CollectionName() string { return ix.collection }
 
-// NewIndexingSink returns the catalog sink that validates changes and
-// indexes them with ix.
+// NewIndexingSink returns the catalog sink that validates changes
+// (tombstones are deletes, see the package doc) and indexes them with ix.
+// now is the clock that updated_at is checked against (nil: time.Now).
 func NewIndexingSink(lim schemas.Limits, now func() time.Time, ix *Indexer) consumers.Typed[schemas.CatalogChange] {
-	if now == nil {
-		now = time.Now
-	}
 	return consumers.Typed[schemas.CatalogChange]{
-		Decode: func(data []byte) (schemas.CatalogChange, error) { return schemas.DecodeCatalog(data, now(), lim) },
-		Handle: ix.Handle,
+		DecodeRecord: decoder(lim, now),
+		Handle:       ix.Handle,
 	}
 }
 

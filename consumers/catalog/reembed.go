@@ -40,8 +40,9 @@ func (r ReembedReport) String() string {
 
 // Reembed reads the catalog topic from the beginning up to its end offsets
 // at the start, indexes every change with ix (whose embedder is the new
-// model, so it writes the new model's collection) and then points the items
-// alias at that collection.
+// model, so it writes the new model's collection; a tombstone deletes its
+// item, invalid records are skipped) and then points the items alias at
+// that collection.
 //
 // It is resumable: progress is committed as the offsets of the consumer
 // group "streamrec-reembed-<collection>" after each indexed batch, so a rerun
@@ -125,7 +126,8 @@ func consumePartitions(ctx context.Context, cl *kgo.Client, adm *kadm.Client, gr
 			if r.Offset >= end.Offset || reached[r.Partition] {
 				return // written after the re-embedding started: the live consumer's job
 			}
-			recs = append(recs, pipeline.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value})
+			// The timestamp is a tombstone's updated_at (NewIndexingSink).
+			recs = append(recs, pipeline.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp})
 			commit.Add(kadm.Offset{Topic: topic, Partition: r.Partition, At: r.Offset + 1, LeaderEpoch: -1})
 			if r.Offset+1 >= end.Offset {
 				reached[r.Partition] = true
@@ -136,7 +138,8 @@ func consumePartitions(ctx context.Context, cl *kgo.Client, adm *kadm.Client, gr
 			continue
 		}
 		// Invalid records were dead-lettered by the live consumer already;
-		// here they are skipped.
+		// here they are skipped. A tombstone is a delete, which leaves no
+		// point of its item in the new collection.
 		if _, err := sink.Write(ctx, recs); err != nil {
 			return fmt.Errorf("reembed: %w", err)
 		}

@@ -47,6 +47,43 @@ func model(tb testing.TB) *embed.Batcher {
 	return b
 }
 
+// catalogCluster starts a one-broker kfake cluster with the catalog topic
+// of the given partitions and a client of it (with opts), both closed when
+// tb ends; it returns the brokers' addresses and the client.
+func catalogCluster(tb testing.TB, partitions int32, opts ...kgo.Opt) ([]string, *kgo.Client) {
+	tb.Helper()
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, schemas.TopicCatalog))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(fake.Close)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(fake.ListenAddrs()...)}, opts...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(cl.Close)
+	return fake.ListenAddrs(), cl
+}
+
+// indexer opens an embedded store in a temporary folder and an indexer of
+// the real model on it, counting into the returned tally; the store is
+// closed when tb ends.
+func indexer(tb testing.TB) (*Indexer, *localstore.Store, *consumers.Tally) {
+	tb.Helper()
+	emb := model(tb)
+	store, err := localstore.Open(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	tally := NewTally(nil)
+	ix, err := NewIndexer(context.Background(), emb, store, DefaultTextConfig(), tally)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ix, store, tally
+}
+
 // interrupting is the real store, with a hook that runs after each
 // acknowledged upsert.
 type interrupting struct {
@@ -66,16 +103,7 @@ func (s interrupting) Upsert(ctx context.Context, coll string, pts []pipeline.Po
 // stopped, indexes the whole catalog, and only then moves the alias.
 func TestReembedResumes(t *testing.T) {
 	emb := model(t)
-	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicCatalog))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(fake.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	_, cl := catalogCluster(t, 3)
 	ctx := context.Background()
 
 	const items = 60
@@ -148,18 +176,9 @@ func TestReembedResumes(t *testing.T) {
 // change older than the stored one is ignored; a delete removes; redelivery
 // changes nothing; and an item is found by a search for its own title.
 func TestIndexerNewestWins(t *testing.T) {
-	emb := model(t)
-	store, err := localstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	ix, store, tally := indexer(t)
+	emb := ix.embed
 	ctx := context.Background()
-	tally := NewTally(nil)
-	ix, err := NewIndexer(ctx, emb, store, DefaultTextConfig(), tally)
-	if err != nil {
-		t.Fatal(err)
-	}
 	at := func(min int) time.Time { return time.Date(2026, 11, 28, 10, min, 0, 0, time.UTC) }
 	change := func(id, title string, min int, op schemas.CatalogOp) consumers.Event[schemas.CatalogChange] {
 		return consumers.Event[schemas.CatalogChange]{Value: schemas.CatalogChange{Op: op, ItemID: id, Title: title, InStock: true, UpdatedAt: at(min)}}

@@ -19,7 +19,7 @@ var ErrReplyTopicRefused = errors.New("serving: reply-to topic refused")
 
 // DefaultReplyTopics allows the topics reco clients create
 // (producers/reco: reco.replies.<host>.<random>).
-var DefaultReplyTopics = []string{"reco.replies.*"}
+var DefaultReplyTopics = []string{schemas.ReplyTopicPrefix + "*"}
 
 // replyPolicy decides which reply-to topics the server writes to. The
 // reserved topics are refused whatever the patterns say.

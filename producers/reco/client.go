@@ -6,6 +6,13 @@
 // A Client owns one reply topic (created if missing) and reads it from the
 // offset its end had when the client started, without a consumer group, so
 // any number of clients, each with its own topic, can run side by side.
+//
+// Without a configured reply topic a client names its own,
+// reco.replies.<host>.<random> (schemas.ReplyTopicPrefix, which serving
+// allows as reply topics by default), and Close deletes it, so short-lived
+// clients such as `streamrec recommend` leave no topics behind. A process
+// that dies without Close leaves its topic; delete such leftovers by the
+// prefix. A configured reply topic is never deleted.
 package reco
 
 import (
@@ -21,6 +28,7 @@ import (
 
 	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamrec/streamrec/pipeline/kafka"
@@ -31,8 +39,11 @@ import (
 type Config struct {
 	// RequestTopic is where requests go.
 	RequestTopic string `yaml:"request_topic"`
-	// ReplyTopic is this client's reply topic; empty: reco.replies.<host>.<random>.
-	// Use one topic per client process: a client reads every reply on it.
+	// ReplyTopic is this client's reply topic, created if missing and kept
+	// on Close. Empty: the client creates reco.replies.<host>.<random> and
+	// deletes it on Close. Use one topic per client process: a client reads
+	// every reply on it. Serving answers only on reply topics it allows
+	// (by default those starting with reco.replies.).
 	ReplyTopic string `yaml:"reply_topic"`
 	// Timeout bounds a Recommend whose ctx has no deadline.
 	Timeout time.Duration `yaml:"timeout"`
@@ -73,6 +84,8 @@ type Client struct {
 	cfg Config
 	cl  *kgo.Client
 	log *slog.Logger
+	// ownTopic: the client named its reply topic, so Close deletes it.
+	ownTopic bool
 
 	mu      sync.Mutex
 	pending map[string]chan *kgo.Record
@@ -90,9 +103,10 @@ func New(ctx context.Context, kc kafka.Config, cfg Config, log *slog.Logger) (*C
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.ReplyTopic == "" {
+	own := cfg.ReplyTopic == ""
+	if own {
 		host, _ := os.Hostname()
-		cfg.ReplyTopic = "reco.replies." + sanitize(host) + "." + randomID(4)
+		cfg.ReplyTopic = schemas.ReplyTopicPrefix + sanitize(host) + "." + randomID(4)
 	}
 	opts, err := kc.Opts(log)
 	if err != nil {
@@ -103,8 +117,15 @@ func New(ctx context.Context, kc kafka.Config, cfg Config, log *slog.Logger) (*C
 	if err != nil {
 		return nil, err
 	}
+	defer admin.Close()
 	if err := kafka.EnsureTopics(ctx, admin, kafka.Topic{Name: cfg.ReplyTopic, Partitions: 1}); err != nil {
-		admin.Close()
+		return nil, err
+	}
+	// fail deletes the reply topic this client created for itself.
+	fail := func(err error) (*Client, error) {
+		if own {
+			deleteTopic(admin, cfg.ReplyTopic, log)
+		}
 		return nil, err
 	}
 	// Start at the reply topic's current end, resolved now: a reply to a
@@ -114,20 +135,18 @@ func New(ctx context.Context, kc kafka.Config, cfg Config, log *slog.Logger) (*C
 		err = ends.Error()
 	}
 	if err != nil {
-		admin.Close()
-		return nil, fmt.Errorf("reco: reply topic %s end offsets: %w", cfg.ReplyTopic, err)
+		return fail(fmt.Errorf("reco: reply topic %s end offsets: %w", cfg.ReplyTopic, err))
 	}
 	start := map[string]map[int32]kgo.Offset{cfg.ReplyTopic: {}}
 	ends.Each(func(o kadm.ListedOffset) { start[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset) })
-	admin.Close()
 
 	cl, err := kgo.NewClient(append(opts, kgo.ProducerLinger(0), kgo.ConsumePartitions(start),
 		kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	c := &Client{cfg: cfg, cl: cl, log: log, pending: map[string]chan *kgo.Record{}, cancel: cancel, done: make(chan struct{})}
+	c := &Client{cfg: cfg, cl: cl, log: log, ownTopic: own, pending: map[string]chan *kgo.Record{}, cancel: cancel, done: make(chan struct{})}
 	go c.read(runCtx)
 	return c, nil
 }
@@ -257,8 +276,10 @@ func (c *Client) Recommend(ctx context.Context, req schemas.RecoRequest) (schema
 	}
 }
 
-// Close stops reading replies; waiting Recommends return ErrClosed. The
-// reply topic stays (delete it with any Kafka tool if it was temporary).
+// Close stops reading replies; waiting Recommends return ErrClosed. A reply
+// topic the client named itself is deleted, waiting at most
+// deleteTimeout; a failure is logged, not returned, and leaves the topic.
+// A configured reply topic stays.
 func (c *Client) Close() {
 	c.mu.Lock()
 	if c.closed {
@@ -269,7 +290,30 @@ func (c *Client) Close() {
 	c.mu.Unlock()
 	c.cancel()
 	<-c.done
+	if c.ownTopic {
+		c.cl.PauseFetchTopics(c.cfg.ReplyTopic) // no fetches of a topic being deleted
+		deleteTopic(c.cl, c.cfg.ReplyTopic, c.log)
+	}
 	c.cl.Close()
+}
+
+// deleteTimeout bounds the deletion of a client's own reply topic: Close
+// must not hang on an unreachable cluster.
+const deleteTimeout = 5 * time.Second
+
+// deleteTopic deletes topic with cl, logging a failure.
+func deleteTopic(cl *kgo.Client, topic string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).DeleteTopics(ctx, topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		log.Warn("deleting the reply topic; delete it by hand", "topic", topic, "err", err)
+		return
+	}
+	log.Debug("deleted the reply topic", "topic", topic)
 }
 
 func randomID(n int) string {

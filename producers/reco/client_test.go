@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
@@ -189,5 +191,63 @@ func TestClosed(t *testing.T) {
 	c.Close()
 	if _, err := c.Recommend(context.Background(), forUser("u")); !errors.Is(err, reco.ErrClosed) {
 		t.Fatalf("err %v, want ErrClosed", err)
+	}
+}
+
+// TestReplyTopicLifetime: Close deletes a reply topic the client named
+// itself (under schemas.ReplyTopicPrefix) and keeps a configured one.
+func TestReplyTopicLifetime(t *testing.T) {
+	kc := cluster(t)
+	respond(t, kc)
+	// exists lists the topics with a client of its own: a client's
+	// metadata answers may be cached.
+	exists := func(topic string) bool {
+		t.Helper()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		topics, err := kadm.NewClient(cl).ListTopics(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return topics.Has(topic)
+	}
+	cases := []struct {
+		name       string
+		replyTopic string // configured; "" = the client names its own
+		wantKept   bool
+	}{
+		{"generated topic is deleted", "", false},
+		{"configured topic is kept", "reco.replies.fixed", true},
+		{"configured topic outside the prefix is kept", "my.replies", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := reco.DefaultConfig()
+			cfg.ReplyTopic = tc.replyTopic
+			c, err := reco.New(context.Background(), kc, cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			topic := c.ReplyTopic()
+			if tc.replyTopic == "" && !strings.HasPrefix(topic, schemas.ReplyTopicPrefix) {
+				t.Errorf("generated reply topic %q lacks the prefix %q", topic, schemas.ReplyTopicPrefix)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if _, err := c.Recommend(ctx, forUser("u")); err != nil {
+				t.Fatal(err)
+			}
+			if !exists(topic) {
+				t.Fatalf("reply topic %s missing while the client is open", topic)
+			}
+			c.Close()
+			c.Close() // a second Close does nothing
+			if got := exists(topic); got != tc.wantKept {
+				t.Fatalf("after Close, reply topic %s exists = %v, want %v", topic, got, tc.wantKept)
+			}
+		})
 	}
 }

@@ -231,6 +231,23 @@ func (q *Quality) Check(events []schemas.ClickEvent, verdicts []Verdict) (out []
 	}
 }
 
+// Filter judges events as Check does and commits at once, for a reader with
+// no sink to confirm first (the serving consumer's popularity follower,
+// which counts the events it returns at once): it returns the kept events,
+// in order, in events' backing array. Dropped events are counted in the
+// metrics like Check's; rate-limited ones are not dead-lettered.
+func (q *Quality) Filter(events []schemas.ClickEvent) []schemas.ClickEvent {
+	verdicts, commit := q.Check(events, nil)
+	commit()
+	kept := events[:0]
+	for i, v := range verdicts {
+		if v == Keep {
+			kept = append(kept, events[i])
+		}
+	}
+	return kept
+}
+
 // WindowLen is the number of event ids the dedup window holds.
 func (q *Quality) WindowLen() int {
 	q.mu.Lock()

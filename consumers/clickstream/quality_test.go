@@ -156,6 +156,43 @@ func TestRateLimitUsersBounded(t *testing.T) {
 	}
 }
 
+// TestFilter: Filter keeps what Check keeps, in order, and commits at once:
+// the next call sees the kept ids and the spent tokens.
+func TestFilter(t *testing.T) {
+	q := newQuality(t, QualityConfig{DedupWindow: 100, RateLimit: RateLimitConfig{EventsPerSecond: 1, Burst: 2, MaxUsers: 10}})
+	ids := func(evs []schemas.ClickEvent) []string {
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.EventID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		in   []schemas.ClickEvent
+		want []string
+	}{
+		{"duplicate in the batch and a bot over its burst",
+			[]schemas.ClickEvent{ev("a", "u", t0), ev("a", "u", t0), ev("b", "bot", t0), ev("c", "bot", t0), ev("d", "bot", t0)},
+			[]string{"a", "b", "c"}},
+		{"committed: ids seen and tokens spent",
+			[]schemas.ClickEvent{ev("a", "u", t0), ev("b", "bot", t0), ev("e", "bot", t0), ev("f", "u", t0)},
+			[]string{"f"}},
+		{"a second later, one token earned",
+			[]schemas.ClickEvent{ev("g", "bot", t0.Add(time.Second)), ev("h", "bot", t0.Add(time.Second))},
+			[]string{"g"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ids(q.Filter(tc.in)); !slices.Equal(got, tc.want) {
+				t.Fatalf("Filter kept %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if d, l := testutil.ToFloat64(q.duplicates), testutil.ToFloat64(q.limited); d != 3 || l != 3 {
+		t.Errorf("metrics: %v duplicates, %v limited, want 3 and 3", d, l)
+	}
+}
+
 func TestQualityConfigValidate(t *testing.T) {
 	bad := QualityConfig{DedupWindow: -1, RateLimit: RateLimitConfig{EventsPerSecond: 5}}
 	err := bad.Validate("clickstream.quality")

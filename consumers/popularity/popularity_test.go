@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/streamrec/streamrec/consumers/clickstream"
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/pipeline/kafka"
 	"github.com/streamrec/streamrec/pipeline/localstore"
@@ -222,23 +224,28 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// TestFollow: over a fake cluster, Follow counts the valid events newer
-// than the lookback by their items' categories from the store, skips
-// invalid records, and returns nil when its context ends.
-func TestFollow(t *testing.T) {
-	const topic = schemas.TopicClickstream
-	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topic))
+// followFixture is a fake cluster with the clickstream topic in partitions
+// partitions, a producer to it, and a store whose items collection (behind
+// the "items" alias) knows phone, laptop and boot.
+type followFixture struct {
+	brokers []string
+	cl      *kgo.Client
+	store   pipeline.VectorStore
+}
+
+func newFollowFixture(t *testing.T, partitions int32) followFixture {
+	t.Helper()
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, schemas.TopicClickstream))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fake.Close()
+	t.Cleanup(fake.Close)
 	ctx := context.Background()
-
 	store, err := localstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	if err := store.EnsureCollection(ctx, "items_m1", 2); err != nil {
 		t.Fatal(err)
 	}
@@ -252,28 +259,59 @@ func TestFollow(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-
-	cl, err := kgo.NewClient(kgo.SeedBrokers(fake.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(fake.ListenAddrs()...), kgo.DefaultProduceTopic(schemas.TopicClickstream))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
+	return followFixture{brokers: fake.ListenAddrs(), cl: cl, store: store}
+}
+
+// record is ev as the clickstream topic holds it, keyed by its user.
+func record(t *testing.T, ev schemas.ClickEvent) *kgo.Record {
+	t.Helper()
+	if ev.Type == schemas.EventPurchase || ev.Type == schemas.EventAddToCart {
+		ev.Price, ev.Quantity = 10, 1
+	}
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Key: []byte(ev.UserID), Value: raw, Timestamp: ev.Timestamp}
+}
+
+// follow runs Follow over f with a 24h lookback until the returned func is
+// called, which waits for it and fails the test unless it returned nil.
+func (f followFixture) follow(t *testing.T, tr *Tracker, keep Filter, observers ...func([]schemas.ClickEvent)) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Follow(ctx, kafka.Config{Brokers: f.brokers}, schemas.TopicClickstream, 24*time.Hour, f.store, "items", tr, schemas.DefaultLimits(), keep, nil, observers...)
+	}()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Follow returned %v after cancel, want nil", err)
+		}
+	}
+}
+
+// TestFollow: over a fake cluster, Follow counts the valid events newer
+// than the lookback by their items' categories from the store, skips
+// invalid records, and returns nil when its context ends.
+func TestFollow(t *testing.T) {
+	f := newFollowFixture(t, 2)
+	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	n := 0
 	rec := func(user string, typ schemas.EventType, item string, at time.Time) *kgo.Record {
 		n++
-		ev := schemas.ClickEvent{EventID: fmt.Sprint("e", n), Type: typ, UserID: user, ItemID: item, Timestamp: at}
-		if typ == schemas.EventPurchase || typ == schemas.EventAddToCart {
-			ev.Price, ev.Quantity = 10, 1
-		}
-		raw, err := json.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &kgo.Record{Key: []byte(user), Value: raw, Timestamp: at}
+		return record(t, schemas.ClickEvent{EventID: fmt.Sprint("e", n), Type: typ, UserID: user, ItemID: item, Timestamp: at})
 	}
 	// Before the lookback: not read.
-	if err := cl.ProduceSync(ctx, rec("u1", schemas.EventPurchase, "laptop", now.Add(-48*time.Hour)),
+	if err := f.cl.ProduceSync(ctx, rec("u1", schemas.EventPurchase, "laptop", now.Add(-48*time.Hour)),
 		rec("u2", schemas.EventPurchase, "laptop", now.Add(-48*time.Hour))).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -287,16 +325,12 @@ func TestFollow(t *testing.T) {
 		{Key: []byte("u4"), Value: []byte(`{"type":"view"}`), Timestamp: now},
 		{Key: []byte("u4"), Value: []byte(`not json`), Timestamp: now},
 	}
-	if err := cl.ProduceSync(ctx, recent...).FirstErr(); err != nil {
+	if err := f.cl.ProduceSync(ctx, recent...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 
 	tr := tracker(t, nil)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- Follow(runCtx, kafka.Config{Brokers: fake.ListenAddrs()}, topic, 24*time.Hour, store, "items", tr, schemas.DefaultLimits(), nil)
-	}()
+	stop := f.follow(t, tr, nil)
 	want := []pipeline.Scored{{ItemID: "boot", Score: 4}, {ItemID: "phone", Score: 3}, {ItemID: "laptop", Score: 1}, {ItemID: "unknown", Score: 1}}
 	eventually(t, func() bool { return reflect.DeepEqual(tr.Top("", 10), want) }, func() string { return fmt.Sprintf("Top = %v, want %v", tr.Top("", 10), want) })
 	for cat, want := range map[string][]pipeline.Scored{
@@ -310,17 +344,106 @@ func TestFollow(t *testing.T) {
 	}
 
 	// Events keep flowing in while it runs.
-	if err := cl.ProduceSync(ctx, rec("u5", schemas.EventPurchase, "laptop", now)).FirstErr(); err != nil {
+	if err := f.cl.ProduceSync(ctx, rec("u5", schemas.EventPurchase, "laptop", now)).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, func() bool { return len(tr.Top("laptops", 1)) == 1 && tr.Top("laptops", 1)[0].Score > 8 },
 		func() string {
 			return fmt.Sprintf("Top(laptops) = %v, want the purchase counted", tr.Top("laptops", 1))
 		})
+	stop()
+}
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Follow returned %v after cancel, want nil", err)
+// TestFollowFilter: with the clickstream consumer's guards
+// (*clickstream.Quality) as its filter, Follow counts an event id once
+// however often the topic holds it (a producer's retries appended again
+// after a kill -9 of the broker) and does not count a user's events beyond
+// the rate limit, in the tracker and for the observers alike; without a
+// filter it counts every copy.
+func TestFollowFilter(t *testing.T) {
+	at := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Minute)
+	view := func(id, user, item string) schemas.ClickEvent {
+		return schemas.ClickEvent{EventID: id, Type: schemas.EventView, UserID: user, ItemID: item, Timestamp: at}
+	}
+	// The topic, in one partition: offset order is the order here.
+	events := []schemas.ClickEvent{
+		view("h1", "human", "phone"),
+		view("h2", "human", "laptop"),
+		view("h1", "human", "phone"), // retried: appended again
+		view("h2", "human", "laptop"),
+		// A bot with a burst of 3: its search spends a token too, so two
+		// of its five views count.
+		{EventID: "b0", Type: schemas.EventSearch, UserID: "bot", Query: "boots", Timestamp: at},
+		view("b1", "bot", "boot"),
+		view("b2", "bot", "boot"),
+		view("b3", "bot", "boot"),
+		view("b4", "bot", "boot"),
+		view("b5", "bot", "boot"),
+		view("h3", "human", "boot"),
+		view("end", "other", "end"), // counted last in every case
+	}
+	quality := clickstream.QualityConfig{DedupWindow: 100, RateLimit: clickstream.RateLimitConfig{EventsPerSecond: 1, Burst: 3, MaxUsers: 10}}
+	for _, tc := range []struct {
+		name     string
+		filter   bool
+		want     []pipeline.Scored
+		observed []string
+	}{
+		{
+			name:     "clickstream quality",
+			filter:   true,
+			want:     []pipeline.Scored{{ItemID: "boot", Score: 3}, {ItemID: "end", Score: 1}, {ItemID: "laptop", Score: 1}, {ItemID: "phone", Score: 1}},
+			observed: []string{"h1", "h2", "b1", "b2", "h3", "end"},
+		},
+		{
+			name:     "no filter",
+			want:     []pipeline.Scored{{ItemID: "boot", Score: 6}, {ItemID: "laptop", Score: 2}, {ItemID: "phone", Score: 2}, {ItemID: "end", Score: 1}},
+			observed: []string{"h1", "h2", "h1", "h2", "b1", "b2", "b3", "b4", "b5", "h3", "end"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFollowFixture(t, 1)
+			var recs []*kgo.Record
+			for _, ev := range events {
+				recs = append(recs, record(t, ev))
+			}
+			if err := f.cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			var keep Filter
+			if tc.filter {
+				q, err := clickstream.NewQuality(quality, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				keep = q.Filter
+			}
+			var mu sync.Mutex
+			var observed []string
+			tr := tracker(t, nil)
+			stop := f.follow(t, tr, keep, func(evs []schemas.ClickEvent) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, ev := range evs {
+					observed = append(observed, ev.EventID)
+				}
+			})
+			defer stop()
+			ids := func() []string {
+				mu.Lock()
+				defer mu.Unlock()
+				return slices.Clone(observed)
+			}
+			eventually(t, func() bool { return slices.Contains(ids(), "end") }, func() string {
+				return fmt.Sprintf("observed %v, want the last event", ids())
+			})
+			if got := ids(); !slices.Equal(got, tc.observed) {
+				t.Errorf("observers got %v, want %v", got, tc.observed)
+			}
+			if got := tr.Top("", 10); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Top = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

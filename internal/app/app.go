@@ -84,8 +84,9 @@ type JobEnv struct {
 	// Store is the process's vector store; nil without embed.enabled.
 	Store pipeline.VectorStore
 	// Followed returns how many clickstream events naming an item the
-	// serving consumer's follower (popularity, co-occurrence) has applied;
-	// always 0 without the serving kind.
+	// serving consumer's follower (popularity, co-occurrence) has taken in:
+	// applied, or dropped as duplicates or rate-limited, as the clickstream
+	// consumer drops them; always 0 without the serving kind.
 	Followed func() int64
 }
 
@@ -335,17 +336,34 @@ func startServing(ctx context.Context, g *errgroup.Group, cfg config.Config, log
 	if err != nil {
 		return nil, nil, err
 	}
+	// The follower keeps what the clickstream consumer keeps: its own
+	// guards from the same config (their metrics unregistered: the
+	// clickstream consumer's count the topic's duplicates and bots).
+	quality, err := clickstream.NewQuality(cfg.Clickstream.Quality, nil)
+	if err != nil {
+		return nil, nil, err
+	}
 	g.Go(func() error {
 		// One follower feeds both, from the longer lookback: popularity's
 		// decay makes the older events count next to nothing.
+		judged := 0 // events naming an item, kept or dropped; owned by Follow's goroutine
+		keep := func(evs []schemas.ClickEvent) []schemas.ClickEvent {
+			for _, ev := range evs {
+				if ev.ItemID != "" {
+					judged++
+				}
+			}
+			return quality.Filter(evs)
+		}
 		observe := func(evs []schemas.ClickEvent) {
 			for _, ev := range evs {
 				co.Observe(ev.UserID, ev.ItemID)
 			}
-			followed.Add(int64(len(evs)))
+			followed.Add(int64(judged)) // after they are applied; dropped ones count as taken in
+			judged = 0
 		}
 		lookback := max(cfg.Popularity.Lookback, cfg.CoOccurrence.Lookback)
-		return popularity.Follow(ctx, cfg.Kafka, cfg.Topics.Clickstream.Name, lookback, store, catalog.ItemsAlias, tracker, cfg.Limits, log.With("kind", "popularity"), observe)
+		return popularity.Follow(ctx, cfg.Kafka, cfg.Topics.Clickstream.Name, lookback, store, catalog.ItemsAlias, tracker, cfg.Limits, keep, log.With("kind", "popularity"), observe)
 	})
 	kopts, err := cfg.Kafka.Opts(log)
 	if err != nil {
@@ -606,7 +624,7 @@ streamrec is running{{if .Embedded}} with an embedded Kafka broker on {{.Addr}} 
 
   Topics: {{.Clickstream}}, {{.Catalog}} (compacted), {{.Requests}}
 {{- if .Metrics}}
-  Metrics: http://{{.Metrics}}/metrics   Health: http://{{.Metrics}}/healthz{{end}}
+  Metrics: http://{{.Metrics}}/metrics   Readiness: http://{{.Metrics}}/readyz{{end}}
   Stop with Ctrl-C: consumers drain, commit and leave the group.
 
 `))

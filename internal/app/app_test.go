@@ -324,3 +324,18 @@ func TestRunIntoClickHouse(t *testing.T) {
 		t.Errorf("ClickHouse holds %d distinct events (want %d) and %d items (want 30)", events, len(want), items)
 	}
 }
+
+func TestSpaceOut(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	evs := []schemas.ClickEvent{
+		{UserID: "a", Timestamp: t0}, {UserID: "b", Timestamp: t0}, {UserID: "a", Timestamp: t0},
+		{UserID: "a", Timestamp: t0.Add(50 * time.Millisecond)}, {UserID: "b", Timestamp: t0.Add(time.Second)},
+	}
+	spaceOut(evs, 100*time.Millisecond)
+	want := []time.Time{t0.Add(-150 * time.Millisecond), t0, t0.Add(-50 * time.Millisecond), t0.Add(50 * time.Millisecond), t0.Add(time.Second)}
+	for i, ev := range evs {
+		if !ev.Timestamp.Equal(want[i]) {
+			t.Errorf("event %d (%s) at %s, want %s", i, ev.UserID, ev.Timestamp.Sub(t0), want[i].Sub(t0))
+		}
+	}
+}

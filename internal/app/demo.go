@@ -59,6 +59,13 @@ func runDemo(ctx context.Context, env JobEnv, log *slog.Logger, d Demo) error {
 	if err != nil {
 		return err
 	}
+	// Squeezed, a user's rating sessions arrive at bot speed; spaced out,
+	// the rate guard (clickstream.quality.rate_limit) keeps them, and so
+	// the serving consumer's follower, which keeps what the clickstream
+	// consumer keeps, learns co-occurrence from them.
+	if rate := cfg.Clickstream.Quality.RateLimit.EventsPerSecond; rate > 0 {
+		spaceOut(events, time.Duration(float64(time.Second)*2/rate)) // half the allowed rate
+	}
 	user := demoUser(ds)
 	var mine, rest []schemas.ClickEvent
 	for _, ev := range events {
@@ -69,9 +76,7 @@ func runDemo(ctx context.Context, env JobEnv, log *slog.Logger, d Demo) error {
 		}
 	}
 	// The shop's past first, as fast as it goes: the serving consumer's
-	// follower learns co-occurrence from it (the clickstream consumer's rate
-	// guard dead-letters much of it: squeezed, rating sessions arrive at bot
-	// speed).
+	// follower learns co-occurrence from it.
 	past := rest[:len(rest)*8/10]
 	rest = rest[len(past):]
 	if err := sendClicks(ctx, p, past, d.Progress, "the shop's past (80 % of the other users' ratings)"); err != nil {
@@ -237,4 +242,18 @@ func printReply(w io.Writer, what string, r schemas.RecoReply, titles map[string
 		fmt.Fprintf(tw, "  %d\t%s\t%.3f\t%s\n", i+1, titles[it.ItemID], it.Score, it.Reason)
 	}
 	_ = tw.Flush()
+}
+
+// spaceOut moves events back in time where needed so that each user's
+// events are at least gap apart, keeping their order; no event moves
+// forward (the decoders refuse timestamps ahead of now).
+func spaceOut(events []schemas.ClickEvent, gap time.Duration) {
+	next := map[string]time.Time{} // each user's later event's time
+	for i := len(events) - 1; i >= 0; i-- {
+		ev := &events[i]
+		if t, ok := next[ev.UserID]; ok && ev.Timestamp.After(t.Add(-gap)) {
+			ev.Timestamp = t.Add(-gap)
+		}
+		next[ev.UserID] = ev.Timestamp
+	}
 }

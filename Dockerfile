@@ -79,7 +79,7 @@ ENV STREAMREC_EMBED_ONNX_LIBRARY_PATH=/usr/local/lib/onnxruntime/libonnxruntime.
 WORKDIR /var/lib/streamrec
 USER 10001:10001
 
-# The /metrics and /healthz listener. Its default address is loopback, which
+# The /metrics, /healthz and /readyz listener. Its default address is loopback, which
 # nothing outside the container can reach, so the image listens on all
 # interfaces; override with STREAMREC_METRICS_ADDR (empty disables it).
 ENV STREAMREC_METRICS_ADDR=0.0.0.0:9464
@@ -90,7 +90,7 @@ EXPOSE 9464
 # services (run, broker, clickstream, catalog) get one in docker-compose.yml;
 # without curl in the image, bash's /dev/tcp does the request:
 # HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
-#   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9464 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ' 200 ' <&3"]
+#   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9464 && printf 'GET /readyz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ' 200 ' <&3"]
 
 # streamrec handles SIGTERM itself (two-phase shutdown: drain, flush, commit,
 # leave the group), so it runs as PID 1 without an init.

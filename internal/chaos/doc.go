@@ -10,6 +10,8 @@
 // The tests run only with STREAMREC_CHAOS=1 (they take minutes and need
 // clickhouse-server: scripts/clickhouse.sh install). STREAMREC_CHAOS_OUTAGE
 // sets how long ClickHouse stays down or frozen (default 10s; the report in
-// docs/reliability.md used 30s), and STREAMREC_CHAOS_REPORT names a file the
-// results table is written to (Markdown).
+// docs/reliability.md used 30s), STREAMREC_CHAOS_REPORT names a file the
+// results table is written to (Markdown), and STREAMREC_CHAOS_QUICK=1 skips
+// the dynamic-membership failover, which only waits out a 45 s session
+// (.ci/run runs the quick suite after make test).
 package chaos

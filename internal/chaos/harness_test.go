@@ -31,6 +31,9 @@ const (
 	envEnable = "STREAMREC_CHAOS"
 	envOutage = "STREAMREC_CHAOS_OUTAGE"
 	envReport = "STREAMREC_CHAOS_REPORT"
+	// envQuick skips the dynamic-membership failover, which waits out a
+	// 45 s session (CI runs the quick suite).
+	envQuick = "STREAMREC_CHAOS_QUICK"
 )
 
 // binary is the streamrec binary TestMain builds.

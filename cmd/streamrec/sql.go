@@ -16,7 +16,9 @@ func sqlCmd(f *flags) *cobra.Command {
 		Use:   `sql [--dir data/analytics] [--format table|csv|tsv|json] ["SELECT ..."]`,
 		Short: "Query the embedded analytics store (Parquet files) with SQL, through DuckDB",
 		Long: `Runs SQL over the embedded analytics store with an in-memory DuckDB. With no
-query argument, reads statements separated by ; from stdin until EOF.
+query argument, reads statements separated by ; from stdin until EOF. Each
+statement reads the newest published generation of every table, whole, also
+while streamrec run writes and compacts the store: never a half-compacted one.
 
 Views have the names and columns of the ClickHouse schema (docs/analytics.md):
 events, items, recommendations (deduplicated, as ClickHouse's FINAL reads them),

@@ -17,6 +17,12 @@
 // Every stored row, duplicates included, is in raw.events, raw.items and
 // raw.recommendations (like ClickHouse's tables read without FINAL).
 //
+// A query reads one generation of each table (parquetstore.Snapshot),
+// pinned until it ends: it never sees a half-compacted table nor fails
+// because compaction removed a file, even while a Store in another process
+// writes and merges, and a query counts at least the rows of any query on
+// the same DB that ended before it began.
+//
 // Times are UTC TIMESTAMPs with milliseconds (ClickHouse has whole seconds
 // plus a *_ms column); the views add event_ms, updated_ms and served_ms so
 // that ClickHouse queries ordering by them still run. Macros name a few
@@ -27,15 +33,16 @@ package duckdb
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/streamrec/streamrec/pipeline/parquetstore"
 )
 
 // DB is an in-memory DuckDB with views over one store folder. Safe for
@@ -44,8 +51,15 @@ type DB struct {
 	db  *sql.DB
 	dir string
 
+	// The raw views read the files of pinned while active > 0. A query
+	// joins the running ones while their snapshots are the newest;
+	// otherwise it waits for them to end (idle is closed when active drops
+	// to 0), then pins the newest generations and points the views at them.
 	mu      sync.Mutex
-	reading map[string]bool // tables whose raw view reads files (else an empty relation)
+	active  int
+	idle    chan struct{}
+	pinned  []*parquetstore.Snapshot // by table, as tables
+	viewing [][]string               // the files each raw view reads, by table; nil: none
 }
 
 // Result is the answer to a query: column names and DuckDB types, and rows
@@ -69,7 +83,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("duckdb open: %w", err)
 	}
-	d := &DB{db: sql.OpenDB(conn), dir: abs, reading: map[string]bool{}}
+	d := &DB{db: sql.OpenDB(conn), dir: abs, viewing: make([][]string, len(tables))}
 	stmts := []string{"SET GLOBAL TimeZone = 'UTC'", "CREATE SCHEMA raw"}
 	for _, t := range tables {
 		stmts = append(stmts, "CREATE VIEW raw."+t.name+" AS "+t.empty())
@@ -86,10 +100,6 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 			return nil, fmt.Errorf("duckdb open: %s: %w", firstLine(s), err)
 		}
 	}
-	if err := d.refresh(ctx); err != nil {
-		d.db.Close()
-		return nil, err
-	}
 	return d, nil
 }
 
@@ -99,64 +109,112 @@ func (d *DB) Close() error { return d.db.Close() }
 // Dir is the store folder the views read.
 func (d *DB) Dir() string { return d.dir }
 
-// refresh points each raw view at its table's files once the table has
-// any, and back at an empty relation if they are gone.
-func (d *DB) refresh(ctx context.Context) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, t := range tables {
-		files, err := filepath.Glob(t.glob(d.dir))
-		if err != nil {
-			return fmt.Errorf("duckdb list %s files: %w", t.name, err)
-		}
-		has := len(files) > 0
-		if has == d.reading[t.name] {
-			continue
-		}
-		body := t.empty()
-		if has {
-			body = t.read(d.dir)
-		}
-		if _, err := d.db.ExecContext(ctx, "CREATE OR REPLACE VIEW raw."+t.name+" AS "+body); err != nil {
-			return fmt.Errorf("duckdb view raw.%s: %w", t.name, err)
-		}
-		d.reading[t.name] = has
+// Query runs one SQL statement (or several: the last one's rows are
+// returned) and returns its result. The statements read the newest
+// generation of each table (see the package documentation); if queries on
+// older ones still run, Query first waits for them to end.
+func (d *DB) Query(ctx context.Context, query string) (*Result, error) {
+	if err := d.acquire(ctx); err != nil {
+		return nil, err
 	}
+	defer d.release()
+	return d.query(ctx, query)
+}
+
+// acquire makes the views read pinned generations that are the newest, and
+// counts the caller as a query on them until release.
+func (d *DB) acquire(ctx context.Context) error {
+	d.mu.Lock()
+	for d.active > 0 {
+		newest, err := d.newest()
+		if err != nil {
+			d.mu.Unlock()
+			return err
+		}
+		if newest {
+			d.active++
+			d.mu.Unlock()
+			return nil
+		}
+		idle := d.idle
+		d.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		d.mu.Lock()
+	}
+	defer d.mu.Unlock()
+	if err := d.pin(ctx); err != nil {
+		return err
+	}
+	d.active, d.idle = 1, make(chan struct{})
 	return nil
 }
 
-// queryAttempts bounds the retries of a query that found a part file gone:
-// compaction removes parts between DuckDB listing and opening them.
-const queryAttempts = 3
-
-// Query runs one SQL statement (or several: the last one's rows are
-// returned) and returns its result. It first points the views at any table
-// whose first files appeared since the last query.
-func (d *DB) Query(ctx context.Context, query string) (*Result, error) {
-	var err error
-	for range queryAttempts {
-		if err = d.refresh(ctx); err != nil {
-			return nil, err
-		}
-		var res *Result
-		res, err = d.query(ctx, query)
-		if err == nil || !fileGone(err) || ctx.Err() != nil {
-			return res, err
-		}
+// release ends a query; the last one unpins the generations.
+func (d *DB) release() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.active--
+	if d.active > 0 {
+		return
 	}
-	return nil, err
+	for _, s := range d.pinned {
+		s.Close()
+	}
+	d.pinned = nil
+	close(d.idle)
 }
 
-// fileGone reports whether err says a file listed for a query was missing
-// when DuckDB opened it.
-func fileGone(err error) bool {
-	var de *duckdb.Error
-	if !errors.As(err, &de) {
-		return errors.Is(err, os.ErrNotExist)
+// newest reports whether no table has a newer generation than the pinned
+// one.
+func (d *DB) newest() (bool, error) {
+	for i, t := range tables {
+		gen, err := parquetstore.LatestGeneration(d.dir, t.name)
+		if err != nil {
+			return false, fmt.Errorf("duckdb %s generation: %w", t.name, err)
+		}
+		if gen != d.pinned[i].Generation {
+			return false, nil
+		}
 	}
-	msg := de.Msg
-	return de.Type == duckdb.ErrorTypeIO &&
-		(strings.Contains(msg, "No files found") || strings.Contains(msg, "No such file") || strings.Contains(msg, "Cannot open file"))
+	return true, nil
+}
+
+// pin pins the newest generation of every table and points each raw view
+// whose files changed at the new ones. No query runs meanwhile.
+func (d *DB) pin(ctx context.Context) (err error) {
+	snaps := make([]*parquetstore.Snapshot, 0, len(tables))
+	defer func() {
+		if err != nil {
+			for _, s := range snaps {
+				s.Close()
+			}
+		}
+	}()
+	for i, t := range tables {
+		s, err := parquetstore.OpenSnapshot(d.dir, t.name)
+		if err != nil {
+			return fmt.Errorf("duckdb read %s: %w", t.name, err)
+		}
+		snaps = append(snaps, s)
+		if slices.Equal(s.Files, d.viewing[i]) {
+			continue
+		}
+		body := t.empty()
+		if len(s.Files) > 0 {
+			body = t.read(s.Files)
+		}
+		if _, err := d.db.ExecContext(ctx, "CREATE OR REPLACE VIEW raw."+t.name+" AS "+body); err != nil {
+			d.viewing[i] = nil // unknown: replaced at the next pin
+			return fmt.Errorf("duckdb view raw.%s: %w", t.name, err)
+		}
+		d.viewing[i] = s.Files
+	}
+	d.pinned = snaps
+	return nil
 }
 
 func (d *DB) query(ctx context.Context, query string) (*Result, error) {

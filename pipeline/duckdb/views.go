@@ -2,7 +2,6 @@ package duckdb
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/streamrec/streamrec/pipeline/parquetstore"
@@ -78,15 +77,10 @@ var tables = []table{
 	}},
 }
 
-// glob matches the table's part files (never the temporary ones, which end
-// in .tmp).
-func (t table) glob(dir string) string {
-	return filepath.Join(dir, t.name, "*", "*.parquet")
-}
-
-// read is the raw view's query over the table's files. union_by_name reads
-// files written before a column was added (the column is NULL there).
-func (t table) read(dir string) string {
+// read is the raw view's query over the table's files (at least one).
+// union_by_name reads files written before a column was added (the column
+// is NULL there).
+func (t table) read(files []string) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for _, c := range t.cols {
@@ -96,8 +90,14 @@ func (t table) read(dir string) string {
 		}
 		fmt.Fprintf(&b, "CAST(%s AS %s) AS %s, ", expr, c.typ, c.name)
 	}
-	fmt.Fprintf(&b, "parse_filename(filename) AS _part, file_row_number AS _row FROM read_parquet(%s, "+
-		"filename = true, file_row_number = true, hive_partitioning = false, union_by_name = true)", quote(t.glob(dir)))
+	b.WriteString("parse_filename(filename) AS _part, file_row_number AS _row FROM read_parquet([")
+	for i, f := range files {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(f))
+	}
+	b.WriteString("], filename = true, file_row_number = true, hive_partitioning = false, union_by_name = true)")
 	return b.String()
 }
 

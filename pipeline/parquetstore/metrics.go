@@ -3,8 +3,9 @@ package parquetstore
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	rows  *prometheus.CounterVec
-	parts *prometheus.GaugeVec
+	rows     *prometheus.CounterVec
+	parts    *prometheus.GaugeVec
+	replaced *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -13,7 +14,11 @@ func newMetrics() *metrics {
 			Name: "streamrec_analytics_rows_total", Help: "Rows written to the embedded analytics store, by table and result.",
 		}, []string{"table", "result"}),
 		parts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "streamrec_analytics_parts", Help: "Part files of the embedded analytics store, by table.",
+			Name: "streamrec_analytics_parts", Help: "Live part files of the embedded analytics store, by table.",
+		}, []string{"table"}),
+		replaced: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "streamrec_analytics_replaced_parts",
+			Help: "Part files of the embedded analytics store that merges replaced, kept while a reader may hold them, by table.",
 		}, []string{"table"}),
 	}
 }
@@ -28,7 +33,7 @@ func (m *metrics) register(reg prometheus.Registerer, events chan *request[Event
 		}, func() float64 { return float64(n()) })
 	}
 	for _, c := range []prometheus.Collector{
-		m.rows, m.parts,
+		m.rows, m.parts, m.replaced,
 		depth(TableEvents, func() int { return len(events) }),
 		depth(TableItems, func() int { return len(items) }),
 		depth(TableRecommendations, func() int { return len(recos) }),

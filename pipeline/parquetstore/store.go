@@ -5,6 +5,7 @@
 // # Layout
 //
 //	<dir>/<table>/date=YYYY-MM-DD/part-<seq>-<level>.parquet
+//	<dir>/manifests/<table>/gen-<generation>.json
 //
 // for the tables events (partitioned by event_time), items (updated_at) and
 // recommendations (served_at), with the columns of the ClickHouse tables in
@@ -15,23 +16,33 @@
 // and served_ms back. Booleans are UInt8 as in ClickHouse; item versions are
 // not stored (updated_at is the version). Files are zstd-compressed.
 //
+// # Reading
+//
+// A folder holds part files that are no longer live (replaced by a merge,
+// kept while a reader may still read them), so readers do not list it:
+// they read a generation, a manifest of a table's live parts, pinned with
+// OpenSnapshot. See Snapshot for the contract: a reader sees every row of a
+// generation once, never a half-compacted table, and its files stay until
+// it lets go, whatever process it runs in.
+//
 // # Writing
 //
-// Each table has one goroutine that owns its pending rows and its folder.
-// Insert calls enqueue their rows (a bounded queue) and block until the rows
-// are in a part file that was written under a temporary name, fsynced,
-// renamed into place and its folder fsynced: readers, which match
-// *.parquet, never see a partial file. A batch is written at
-// Config.Batch.MaxRecords rows, MaxBytes or MaxWait after its first row.
+// Each table has one goroutine that owns its pending rows, its folders and
+// its generations. Insert calls enqueue their rows (a bounded queue) and
+// block until the rows are in a part file that was written under a
+// temporary name, fsynced, renamed into place and its folder fsynced, and
+// a generation that lists it was published the same way. A batch is
+// written at Config.Batch.MaxRecords rows, MaxBytes or MaxWait after its
+// first row.
 //
 // # Compaction
 //
 // When a write leaves a day with more than Config.CompactParts parts, the
 // table goroutine merges that day's newest parts into one (see
-// table.compact): the merged file is written and renamed into place before
-// the old parts are removed, so a reader may see a row twice for an instant,
-// never not at all. Merges are tiered by level so that a row is rewritten a
-// few times a day rather than at every merge.
+// table.compact) and publishes a generation that lists the merged part
+// instead of its sources; the sources are removed once no generation that
+// a reader holds lists them. Merges are tiered by level so that a row is
+// rewritten a few times a day rather than at every merge.
 //
 // # Idempotency
 //

@@ -332,6 +332,9 @@ func TestCompactionAndMetrics(t *testing.T) {
 	if got := gauge(t, reg, "streamrec_analytics_parts", "events"); got != float64(len(files(t, dir, "events"))) {
 		t.Errorf("parts{events} = %v, files %v", got, files(t, dir, "events"))
 	}
+	if got := gauge(t, reg, "streamrec_analytics_replaced_parts", "events"); got != 0 {
+		t.Errorf("replaced_parts{events} = %v with no reader", got)
+	}
 }
 
 func mustCounter(t *testing.T, reg *prometheus.Registry, name, table, result string) prometheus.Collector {

@@ -3,10 +3,12 @@ package parquetstore
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,6 +86,20 @@ type table[R any] struct {
 
 	parts   map[string][]part // by day folder (date=YYYY-MM-DD), ordered by seq
 	lastSeq int64
+
+	// Generations (see Snapshot): mdir holds the table's manifests; gens
+	// are those still on disk, oldest first, the last one the newest
+	// published; garbage are parts no longer live (relative paths, as in
+	// manifests), removed once no generation in gens lists them.
+	mdir    string
+	gens    []generation
+	garbage map[string]bool
+}
+
+// generation is a published manifest and the parts it lists.
+type generation struct {
+	gen   int64
+	parts []string
 }
 
 func newTable[R any](root, name string, cfg Config, partTime func(*R) time.Time, size func(*R) int, log *slog.Logger, m *metrics, codec *zstd.Codec) (*table[R], error) {
@@ -101,19 +117,42 @@ func newTable[R any](root, name string, cfg Config, partTime func(*R) time.Time,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		parts:    map[string][]part{},
+		mdir:     manifestsDir(root, name),
+		garbage:  map[string]bool{},
 	}
 	if err := t.scan(); err != nil {
 		return nil, fmt.Errorf("parquetstore open table %s: %w", name, err)
 	}
+	// A generation of what Open found: the first for a folder written
+	// before generations existed, and the end of any a crash left behind.
+	if err := t.publish(); err != nil {
+		return nil, fmt.Errorf("parquetstore open table %s: %w", name, err)
+	}
+	if err := t.collect(); err != nil {
+		t.log.Warn("removing replaced parts failed", "err", err)
+	}
 	return t, nil
 }
 
-// scan creates the table folder, removes temporary files a crash left and
-// lists the parts of every day.
+// scan creates the table's folders, removes temporary files a crash left
+// and finds the live parts of every day: those of the newest generation, or
+// every part file if the table has none yet. Part files the newest
+// generation does not list are garbage: a merge's sources a crash left, or
+// a merge's or flush's output whose generation was never published (no
+// Insert returned nil for its rows).
 func (t *table[R]) scan() error {
-	if err := os.MkdirAll(t.dir, 0o755); err != nil {
+	for _, d := range []string{t.dir, t.mdir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	if err := removeUnfinished(t.mdir, t.log); err != nil {
 		return err
 	}
+	onDisk := map[string][]part{}
 	days, err := os.ReadDir(t.dir)
 	if err != nil {
 		return err
@@ -123,29 +162,182 @@ func (t *table[R]) scan() error {
 			continue
 		}
 		dayDir := filepath.Join(t.dir, d.Name())
+		if err := removeUnfinished(dayDir, t.log); err != nil {
+			return err
+		}
 		files, err := os.ReadDir(dayDir)
 		if err != nil {
 			return err
 		}
 		for _, f := range files {
-			if strings.HasSuffix(f.Name(), ".tmp") {
-				t.log.Info("removing unfinished part", "file", filepath.Join(dayDir, f.Name()))
-				if err := os.Remove(filepath.Join(dayDir, f.Name())); err != nil {
-					return err
-				}
-				continue
-			}
 			p, ok := parsePartName(f.Name())
 			if !ok {
 				continue
 			}
-			t.parts[d.Name()] = append(t.parts[d.Name()], p)
+			onDisk[d.Name()] = append(onDisk[d.Name()], p)
 			t.lastSeq = max(t.lastSeq, p.seq)
 		}
-		slices.SortFunc(t.parts[d.Name()], func(a, b part) int { return cmp.Compare(a.seq, b.seq) })
+	}
+	gens, err := generations(t.mdir)
+	if err != nil {
+		return err
+	}
+	for _, gen := range gens {
+		m, err := readManifest(filepath.Join(t.mdir, manifestName(gen)))
+		if err != nil {
+			return err
+		}
+		t.gens = append(t.gens, generation{gen: gen, parts: m.Parts})
+	}
+	if len(t.gens) == 0 {
+		t.parts = onDisk
+	} else {
+		live := map[string]bool{}
+		for _, name := range t.gens[len(t.gens)-1].parts {
+			live[name] = true
+		}
+		for day, ps := range onDisk {
+			for _, p := range ps {
+				if name := day + "/" + p.name; live[name] {
+					t.parts[day] = append(t.parts[day], p)
+					delete(live, name)
+				} else {
+					t.garbage[name] = true
+				}
+			}
+		}
+		for name := range live {
+			t.log.Warn("part listed in the newest generation is missing", "part", name)
+		}
+	}
+	for _, ps := range t.parts {
+		slices.SortFunc(ps, func(a, b part) int { return cmp.Compare(a.seq, b.seq) })
 	}
 	t.setPartsGauge()
 	return nil
+}
+
+// removeUnfinished removes the temporary files (*.tmp) a crash left in dir.
+func removeUnfinished(dir string, log *slog.Logger) error {
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f.Name(), ".tmp") {
+			log.Info("removing unfinished file", "file", filepath.Join(dir, f.Name()))
+			if err := os.Remove(filepath.Join(dir, f.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func readManifest(path string) (manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return manifest{}, err
+	}
+	defer f.Close()
+	return decodeManifest(f)
+}
+
+// publish writes the live parts as the next generation. Until it returns
+// nil, readers see the generation before.
+func (t *table[R]) publish() error {
+	days := slices.Sorted(maps.Keys(t.parts))
+	m := manifest{Parts: []string{}}
+	if len(t.gens) > 0 {
+		m.Generation = t.gens[len(t.gens)-1].gen
+	}
+	m.Generation++
+	for _, day := range days {
+		for _, p := range t.parts[day] {
+			m.Parts = append(m.Parts, day+"/"+p.name)
+		}
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	err = writeAtomic(filepath.Join(t.mdir, manifestName(m.Generation)), func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("parquetstore publish %s generation %d: %w", t.name, m.Generation, err)
+	}
+	t.gens = append(t.gens, generation{gen: m.Generation, parts: m.Parts})
+	return nil
+}
+
+// collect retires the generations before the newest that no reader holds
+// (see Snapshot), then removes the garbage parts no remaining generation
+// lists. What a reader still holds stays for a later collect.
+func (t *table[R]) collect() error {
+	var errs []error
+	kept := t.gens[:0]
+	for i, g := range t.gens {
+		if i < len(t.gens)-1 {
+			retired, err := retire(filepath.Join(t.mdir, manifestName(g.gen)))
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if retired {
+				continue
+			}
+		}
+		kept = append(kept, g)
+	}
+	clear(t.gens[len(kept):])
+	t.gens = kept
+	listed := map[string]bool{}
+	for _, g := range t.gens {
+		for _, name := range g.parts {
+			listed[name] = true
+		}
+	}
+	// Removals are not fsynced: a part whose removal a crash undoes is
+	// garbage again at the next Open.
+	for name := range t.garbage {
+		if listed[name] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(t.dir, filepath.FromSlash(name))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		delete(t.garbage, name)
+	}
+	t.setPartsGauge()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("parquetstore collect %s: %w", t.name, err)
+	}
+	return nil
+}
+
+// retire removes the manifest at path if no reader holds it, reporting
+// whether it is gone.
+func retire(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	locked, err := tryLockExclusive(f)
+	if !locked || err != nil {
+		return false, err
+	}
+	// Removed while locked: a reader that opened it and waits for its
+	// shared lock finds the name gone and reads the newest generation.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	return true, nil
 }
 
 func (t *table[R]) setPartsGauge() {
@@ -154,6 +346,7 @@ func (t *table[R]) setPartsGauge() {
 		n += len(ps)
 	}
 	t.metrics.parts.WithLabelValues(t.name).Set(float64(n))
+	t.metrics.replaced.WithLabelValues(t.name).Set(float64(len(t.garbage)))
 }
 
 // nextSeq is the seq of the next part: the clock in nanoseconds, but always
@@ -227,14 +420,18 @@ func (t *table[R]) run() {
 			if len(pending) > 0 {
 				flush()
 			}
+			if err := t.collect(); err != nil {
+				t.log.Warn("removing replaced parts failed", "err", err)
+			}
 			return
 		}
 	}
 }
 
 // flush writes the rows of reqs whose callers still wait, one part per day
-// and MaxRecords rows, answers every request, then compacts the days it
-// wrote to.
+// and MaxRecords rows, publishes them as a generation, answers every
+// request, then compacts the days it wrote to, publishes the result and
+// removes the parts no reader can hold any more.
 func (t *table[R]) flush(reqs []*request[R]) {
 	byDay := map[string][]R{}
 	var days []string
@@ -265,6 +462,9 @@ func (t *table[R]) flush(reqs []*request[R]) {
 			break
 		}
 	}
+	if err == nil {
+		err = t.publish()
+	}
 	result := "ok"
 	if err != nil {
 		result = "error"
@@ -279,12 +479,26 @@ func (t *table[R]) flush(reqs []*request[R]) {
 	if err != nil {
 		return
 	}
+	merged := false
 	for _, day := range days {
-		if cerr := t.compact(day); cerr != nil {
+		n, cerr := t.compact(day)
+		merged = merged || n > 0
+		if cerr != nil {
 			// The rows are durable in their parts; the next flush to this
 			// day tries again.
 			t.log.Warn("compaction failed", "day", day, "err", cerr)
 		}
+	}
+	if merged {
+		if err := t.publish(); err != nil {
+			// Readers keep the generation before, whose parts stay; the
+			// next publish lists the merged ones.
+			t.log.Warn("publishing merged parts failed", "err", err)
+			return
+		}
+	}
+	if err := t.collect(); err != nil {
+		t.log.Warn("removing replaced parts failed", "err", err)
 	}
 }
 
@@ -319,7 +533,9 @@ func (t *table[R]) writePart(day string, rows []R) error {
 // in order, as one part a level up. Parts' levels never rise from oldest to
 // newest, so a merge always takes a suffix of the day's parts, and a row is
 // rewritten once per level: O(log(rows a day)) times, not once per merge.
-func (t *table[R]) compact(day string) error {
+// It returns how many merges it made; the caller publishes them.
+func (t *table[R]) compact(day string) (int, error) {
+	n := 0
 	for t.cfg.CompactParts > 0 && len(t.parts[day]) > t.cfg.CompactParts {
 		parts := t.parts[day]
 		levels := make([]int, len(parts))
@@ -335,15 +551,17 @@ func (t *table[R]) compact(day string) error {
 			}
 		}
 		if err := t.merge(day, merge, level+1); err != nil {
-			return err
+			return n, err
 		}
+		n++
 	}
-	return nil
+	return n, nil
 }
 
-// merge writes parts as one part of level, then removes them. Readers
-// between the rename and the removals see the rows twice and deduplicate
-// them; at no instant is a row in no visible file.
+// merge writes parts as one part of level, which replaces them in the live
+// parts; they become garbage. Readers see the change only once it is
+// published, and the replaced parts stay until no generation a reader can
+// hold lists them (collect).
 func (t *table[R]) merge(day string, parts []part, level int) error {
 	start := t.now()
 	dayDir := filepath.Join(t.dir, day)
@@ -364,24 +582,15 @@ func (t *table[R]) merge(day string, parts []part, level int) error {
 	if err != nil {
 		return fmt.Errorf("parquetstore merge %d %s parts of %s: %w", len(parts), t.name, day, err)
 	}
-	// From here the merged part holds every row: update the list first, so
-	// a failed removal leaves an extra (deduplicated) copy, never a gap.
 	kept := slices.DeleteFunc(t.parts[day], func(p part) bool {
 		return slices.ContainsFunc(parts, func(m part) bool { return m.name == p.name })
 	})
 	t.parts[day] = append(kept, merged)
-	var errs []error
 	for _, p := range parts {
-		if err := os.Remove(filepath.Join(dayDir, p.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+		t.garbage[day+"/"+p.name] = true
 	}
-	errs = append(errs, syncDir(dayDir))
 	t.setPartsGauge()
 	t.log.Debug("merged parts", "day", day, "parts", len(parts), "rows", rows, "level", level, "took", t.now().Sub(start))
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("parquetstore merge %s %s: remove old parts: %w", t.name, day, err)
-	}
 	return nil
 }
 
@@ -412,10 +621,23 @@ func copyPart[R any](w *parquet.GenericWriter[R], path string, buf []R) (int, er
 	}
 }
 
-// writeFile writes a parquet file at path through fill: to a temporary name
-// first, fsynced, then renamed into place and the folder fsynced, so that
-// readers (who match *.parquet) never see a partial file.
-func writeFile[R any](path string, codec *zstd.Codec, fill func(*parquet.GenericWriter[R]) error) (err error) {
+// writeFile writes a parquet file at path through fill, atomically
+// (writeAtomic).
+func writeFile[R any](path string, codec *zstd.Codec, fill func(*parquet.GenericWriter[R]) error) error {
+	return writeAtomic(path, func(f *os.File) error {
+		w := parquet.NewGenericWriter[R](f, parquet.Compression(codec), parquet.MaxRowsPerRowGroup(rowGroupRows))
+		if err := fill(w); err != nil {
+			return err
+		}
+		return w.Close()
+	})
+}
+
+// writeAtomic writes a file at path through fill: to a temporary name
+// first (*.tmp), fsynced, then renamed into place and the folder fsynced,
+// so that the name never leads to a partial file and the file is durable
+// once it returns nil.
+func writeAtomic(path string, fill func(*os.File) error) (err error) {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -427,11 +649,7 @@ func writeFile[R any](path string, codec *zstd.Codec, fill func(*parquet.Generic
 			os.Remove(tmp)
 		}
 	}()
-	w := parquet.NewGenericWriter[R](f, parquet.Compression(codec), parquet.MaxRowsPerRowGroup(rowGroupRows))
-	if err := fill(w); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
+	if err := fill(f); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {

@@ -13,14 +13,12 @@ package consumers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -176,9 +174,11 @@ type Consumer struct {
 	kc        kafka.Config
 	cl        *kgo.Client
 	// dlq produces dead letters, its batches bounded by the dead-letter
-	// topics' max.message.bytes (dlqMax), read from the cluster in Run.
-	dlq    *kgo.Client
-	dlqMax int32
+	// topics' max.message.bytes (dlqMax), read from the cluster in Run and
+	// again when a dead letter is refused as too large.
+	dlq       *kgo.Client
+	dlqMax    atomic.Int32
+	dlqTopics []string
 
 	// hardCtx is cancelled at the hard-stop deadline; sink and dead-letter
 	// calls run under it.
@@ -249,7 +249,9 @@ func New(kc kafka.Config, cfg Config, sink pipeline.Sink, opts ...Option) (*Cons
 // Run consumes until ctx is done, then shuts down in two phases: it stops
 // fetching, drains buffered records through the sink (up to
 // ShutdownTimeout, then cancels what is in flight), commits what the sink
-// confirmed and leaves the group. It returns nil after a clean shutdown.
+// confirmed and leaves the group (a static member, kafka.Config.InstanceID,
+// does not: its partitions wait for the same id to rejoin within the
+// session timeout). It returns nil after a clean shutdown.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.hardCancel()
 	dlqs := make([]kafka.Topic, 0, len(c.cfg.Topics))
@@ -265,7 +267,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return fmt.Errorf("group %s: %w", c.cfg.Group, err)
 	}
 	defer c.dlq.Close() // after shutdown: draining workers still dead-letter
-	c.log.Info("consumer started", "topics", c.cfg.Topics, "dlq_max_message_bytes", c.dlqMax)
+	c.log.Info("consumer started", "topics", c.cfg.Topics, "dlq_max_message_bytes", c.dlqMax.Load())
 
 	for {
 		fetches := c.cl.PollRecords(ctx, c.cfg.MaxPollRecords)
@@ -286,36 +288,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	return c.shutdown()
-}
-
-// startDLQ builds the dead-letter producer. Its batch limit is the
-// dead-letter topics' max.message.bytes, read from the cluster (Kafka's
-// default when it cannot be read), so the client never refuses a batch the
-// brokers would take; a dead letter that would not fit is written truncated
-// (dlqRecord).
-func (c *Consumer) startDLQ(ctx context.Context, dlqs []kafka.Topic) error {
-	names := make([]string, len(dlqs))
-	for i, t := range dlqs {
-		names[i] = t.Name
-	}
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	limit, err := kafka.MaxMessageBytes(rctx, c.cl, names...)
-	cancel()
-	if err != nil {
-		limit = kafka.DefaultMaxMessageBytes
-		c.log.Warn("dead-letter topics' max.message.bytes unreadable; assuming Kafka's default", "default", limit, "err", err)
-	}
-	base, err := c.kc.Opts(c.log)
-	if err != nil {
-		return err
-	}
-	// Dead letters are few; send them at once.
-	c.dlq, err = kgo.NewClient(append(base, kgo.ProducerLinger(0), kgo.ProducerBatchMaxBytes(limit))...)
-	if err != nil {
-		return fmt.Errorf("dead-letter producer: %w", err)
-	}
-	c.dlqMax = limit
-	return nil
 }
 
 // shutdown is the two-phase stop. Phase one (soft): stop fetching and let
@@ -344,7 +316,7 @@ func (c *Consumer) shutdown() error {
 	if err != nil {
 		err = fmt.Errorf("group %s: final commit: %w", c.cfg.Group, err)
 	}
-	c.cl.Close() // leaves the group
+	c.cl.Close() // leaves the group, unless a static member
 	c.log.Info("consumer stopped", "drain", time.Since(start).Round(time.Millisecond), "err", err)
 	return err
 }
@@ -463,77 +435,6 @@ func (r Retry) backoff(n int) time.Duration {
 	return time.Duration(rand.Int64N(int64(d)) + 1)
 }
 
-// Dead-letter truncation: a dead letter that would exceed the dead-letter
-// topic's max.message.bytes keeps a prefix of the value and says what it
-// was.
-const (
-	// dlqPrefixBytes is how much of a truncated record's value is kept.
-	dlqPrefixBytes = 16 << 10
-	// dlqOverhead is reserved per record for the batch and record framing.
-	dlqOverhead = 1 << 10
-	// dlqMaxReason bounds the error header.
-	dlqMaxReason = 4 << 10
-)
-
-// dlqRecord builds the dead-letter record for rec rejected for err: the
-// record with its headers, plus error and source-* headers. If that would
-// not fit in limit bytes (or full is false) it is written truncated
-// instead: the key and headers clipped, the value's first dlqPrefixBytes,
-// and headers original-size and original-sha256 of the value, so the
-// record can be told apart and found again at its source offset.
-func dlqRecord(rec pipeline.Record, err error, limit int, full bool) (out *kgo.Record, truncated bool) {
-	reason := err.Error()
-	if len(reason) > dlqMaxReason {
-		reason = reason[:dlqMaxReason]
-	}
-	source := []kgo.RecordHeader{
-		{Key: schemas.HeaderError, Value: []byte(reason)},
-		{Key: schemas.HeaderSourceTopic, Value: []byte(rec.Topic)},
-		{Key: schemas.HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
-		{Key: schemas.HeaderSourceOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
-	}
-	size := dlqOverhead + len(rec.Key) + len(rec.Value)
-	for _, h := range rec.Headers {
-		size += len(h.Key) + len(h.Value) + 16
-	}
-	for _, h := range source {
-		size += len(h.Key) + len(h.Value) + 16
-	}
-	if full && size <= limit {
-		headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+len(source))
-		for _, h := range rec.Headers {
-			headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-		}
-		return &kgo.Record{Topic: rec.Topic + schemas.DLQSuffix, Key: rec.Key, Value: rec.Value,
-			Headers: append(headers, source...)}, false
-	}
-	// Everything below is bounded (a few tens of KiB), far under any
-	// broker's limit.
-	sum := sha256.Sum256(rec.Value)
-	headers := make([]kgo.RecordHeader, 0, 8)
-	budget := dlqPrefixBytes
-	for _, h := range rec.Headers {
-		if n := len(h.Key) + len(h.Value); n <= budget && n <= 1<<10 {
-			headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-			budget -= n
-		}
-	}
-	headers = append(headers, source...)
-	headers = append(headers,
-		kgo.RecordHeader{Key: schemas.HeaderOriginalSize, Value: strconv.AppendInt(nil, int64(len(rec.Value)), 10)},
-		kgo.RecordHeader{Key: schemas.HeaderOriginalSHA256, Value: []byte(hex.EncodeToString(sum[:]))},
-	)
-	key := rec.Key
-	if len(key) > 1<<10 {
-		key = key[:1<<10]
-	}
-	value := rec.Value
-	if len(value) > dlqPrefixBytes {
-		value = value[:dlqPrefixBytes]
-	}
-	return &kgo.Record{Topic: rec.Topic + schemas.DLQSuffix, Key: key, Value: value, Headers: headers}, true
-}
-
 // Metrics are the runtime's Prometheus metrics, shared by all consumers of a
 // process and labelled by group and topic.
 type Metrics struct {
@@ -597,7 +498,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"group", "topic"}),
 		progress: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "streamrec_consumer_last_progress_timestamp_seconds",
-			Help: "When a partition's latest batch was confirmed by the sink and marked for commit (Unix seconds); with records waiting, time() minus this is how long the partition has been stuck.",
+			Help: "When a partition's latest batch was confirmed by the sink and marked for commit, or it was assigned to this member (Unix seconds); with records waiting, time() minus this is how long the partition has been stuck. Deleted when the partition leaves the member.",
 		}, []string{"group", "topic", "partition"}),
 	}
 	if reg != nil {

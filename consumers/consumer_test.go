@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -785,10 +786,111 @@ func TestStalledPartitions(t *testing.T) {
 	}
 	down.Store(false)
 	eventually(t, 20*time.Second, "every record", func() bool { return rec.count() == 30 })
-	if st := c.Stalled(after); len(st) != 0 {
-		t.Errorf("stalled after recovery: %+v", st)
-	}
+	// The recorder counts inside Write; progress is recorded after it.
+	eventually(t, 20*time.Second, "no stalled partition", func() bool { return len(c.Stalled(after)) == 0 })
 	if n := testutil.CollectAndCount(m.progress); n != 3 {
 		t.Errorf("progress gauge has %d partitions, want 3", n)
 	}
+}
+
+// TestDeadLetterLimitShrinks: the dead-letter topic's max.message.bytes
+// shrinks after the consumer read it. The broker then refuses whole batches
+// of dead letters; each must still be written once, in the largest form
+// that fits, matched to its own record (results come back in completion
+// order, across the dead-letter topic's partitions), and the partition
+// must move on.
+func TestDeadLetterLimitShrinks(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sizes []int // of the rejected records, in offset order
+	}{
+		{"one large among small ones", append([]int{200_000}, slices.Repeat([]int{1}, 12)...)},
+		{"many small ones over the limit together", slices.Repeat([]int{10_000}, 40)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kc := cluster(t)
+			const src = "one.partition"
+			adm := kadm.NewClient(client(t, kc))
+			for topic, parts := range map[string]int32{src: 1, src + schemas.DLQSuffix: 3} {
+				if _, err := adm.CreateTopic(context.Background(), parts, 1, nil, topic); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec := newRecorder(func(batch []pipeline.Record) (pipeline.Result, error) {
+				var res pipeline.Result
+				for _, r := range batch {
+					res.Reject(r, errors.New("rejected"))
+				}
+				return res, nil
+			})
+			cfg := testConfig("g-shrink")
+			cfg.Topics = []string{src}
+			r := start(t, kc, cfg, rec)
+			eventually(t, 20*time.Second, "assignment", func() bool {
+				return testutil.ToFloat64(r.m.assigned.WithLabelValues("g-shrink")) == 1
+			})
+			v := "100000"
+			rs, err := adm.AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, src+schemas.DLQSuffix)
+			if err == nil {
+				_, err = rs.On(src+schemas.DLQSuffix, nil)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			values := map[string][]byte{}
+			var recs []*kgo.Record
+			for i, n := range tc.sizes {
+				val := make([]byte, n)
+				_, _ = rand.NewChaCha8([32]byte{byte(i)}).Read(val)
+				key := "k" + strconv.Itoa(i)
+				values[key] = val
+				recs = append(recs, &kgo.Record{Topic: src, Key: []byte(key), Value: val})
+			}
+			// In one produce: one batch of the source partition, so one
+			// sink batch rejects them all at once.
+			pr := client(t, kc, kgo.ProducerBatchMaxBytes(4<<20), kgo.ProducerLinger(50*time.Millisecond))
+			if err := pr.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			dl := client(t, kc, kgo.ConsumeTopics(src+schemas.DLQSuffix), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			got := map[string][]*kgo.Record{}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for n := 0; n < len(recs) && ctx.Err() == nil; {
+				dl.PollFetches(ctx).EachRecord(func(d *kgo.Record) { got[string(d.Key)] = append(got[string(d.Key)], d); n++ })
+			}
+			for key, val := range values {
+				ds := got[key]
+				if len(ds) != 1 {
+					t.Errorf("record %s (%d bytes): %d dead letters, want 1", key, len(val), len(ds))
+					continue
+				}
+				h := map[string]string{}
+				for _, kv := range ds[0].Headers {
+					h[kv.Key] = string(kv.Value)
+				}
+				whole := len(val) < 90_000
+				if whole && (!bytes.Equal(ds[0].Value, val) || h[schemas.HeaderOriginalSize] != "") {
+					t.Errorf("record %s (%d bytes): dead letter of %d bytes, original-size %q; want it whole", key, len(val), len(ds[0].Value), h[schemas.HeaderOriginalSize])
+				}
+				if !whole && (!bytes.HasPrefix(val, ds[0].Value) || h[schemas.HeaderOriginalSize] != strconv.Itoa(len(val))) {
+					t.Errorf("record %s (%d bytes): dead letter of %d bytes, original-size %q; want it truncated", key, len(val), len(ds[0].Value), h[schemas.HeaderOriginalSize])
+				}
+			}
+			eventually(t, 20*time.Second, "the offsets committed", func() bool {
+				return committedAt(t, kc, "g-shrink", src) == int64(len(recs))
+			})
+		})
+	}
+}
+
+// committedAt returns group's committed offset of partition 0 of topic.
+func committedAt(t *testing.T, kc kafka.Config, group, topic string) int64 {
+	t.Helper()
+	offs, err := kadm.NewClient(client(t, kc)).FetchOffsets(context.Background(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := offs.Lookup(topic, 0)
+	return o.At
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamrec/streamrec/pipeline"
-	"github.com/streamrec/streamrec/pipeline/kafka"
 )
 
 // worker owns one partition: it buffers the partition's fetched records,
@@ -51,6 +50,7 @@ func newWorker(c *Consumer, key partitionKey) *worker {
 		wake:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+		since:  time.Now(),
 	}
 }
 
@@ -140,7 +140,11 @@ func (w *worker) stopped() bool {
 }
 
 func (w *worker) run() {
+	part := strconv.Itoa(int(w.key.partition))
+	w.c.metrics.progress.WithLabelValues(w.c.cfg.Group, w.key.topic, part).Set(float64(time.Now().UnixNano()) / 1e9)
 	defer func() {
+		// The partition is another member's now: no stale series to alert on.
+		w.c.metrics.progress.DeleteLabelValues(w.c.cfg.Group, w.key.topic, part)
 		w.mu.Lock()
 		w.c.metrics.buffered.WithLabelValues(w.labels...).Sub(float64(len(w.queue)))
 		if w.paused {
@@ -342,71 +346,6 @@ func (w *worker) write(batch []*kgo.Record, recs []pipeline.Record) bool {
 		}
 	}
 	return true
-}
-
-// deadLetter writes rejected records to their topic's dead-letter topic and
-// waits for the broker to acknowledge them, retrying until it does or the
-// worker is stopped (then it returns false).
-func (w *worker) deadLetter(rej []pipeline.Rejection) bool {
-	if len(rej) == 0 {
-		return true
-	}
-	c := w.c
-	out := make([]*kgo.Record, len(rej))
-	cut := make([]bool, len(rej))
-	for i, r := range rej {
-		if out[i], cut[i] = dlqRecord(r.Record, r.Err, int(c.dlqMax), true); cut[i] {
-			w.truncated(r.Record, "larger than the dead-letter topic's max.message.bytes")
-		}
-	}
-	for attempt := 1; ; attempt++ {
-		// Only the records not yet acknowledged are sent again.
-		var (
-			retry    []*kgo.Record
-			retryRej []pipeline.Rejection
-			retryCut []bool
-			firstErr error
-		)
-		for i, res := range c.dlq.ProduceSync(c.hardCtx, out...) {
-			if res.Err == nil {
-				continue
-			}
-			if kafka.IsTooLarge(res.Err) && !cut[i] {
-				// Permanent for this record: sending it whole again cannot
-				// succeed (the broker's limit is below what we read, or
-				// its headers made it larger); send it truncated, now.
-				res.Record, cut[i] = dlqRecord(rej[i].Record, rej[i].Err, int(c.dlqMax), false)
-				w.truncated(rej[i].Record, res.Err.Error())
-			} else if firstErr == nil {
-				firstErr = res.Err
-			}
-			retry, retryRej, retryCut = append(retry, res.Record), append(retryRej, rej[i]), append(retryCut, cut[i])
-		}
-		c.metrics.records.WithLabelValues(c.cfg.Group, w.key.topic, "dlq").Add(float64(len(out) - len(retry)))
-		if len(retry) == 0 {
-			c.log.Debug("dead-lettered records", "topic", w.key.topic, "records", len(out), "first_reason", rej[0].Err)
-			return true
-		}
-		if c.hardCtx.Err() != nil {
-			return false
-		}
-		out, rej, cut = retry, retryRej, retryCut
-		if firstErr == nil {
-			continue // only truncations: resend at once
-		}
-		wait := c.cfg.Retry.backoff(attempt)
-		c.log.Warn("dead-letter produce failed; retrying", "topic", out[0].Topic, "records", len(out), "attempt", attempt, "err", firstErr)
-		if !w.sleep(wait) {
-			return false
-		}
-	}
-}
-
-// truncated counts and logs a dead letter written truncated.
-func (w *worker) truncated(rec pipeline.Record, why string) {
-	w.c.metrics.truncated.WithLabelValues(w.labels...).Inc()
-	w.c.log.Warn("dead letter written truncated", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
-		"bytes", len(rec.Value), "why", why)
 }
 
 // sleep waits d unless the worker is stopped or hard-cancelled first.

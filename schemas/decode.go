@@ -67,10 +67,11 @@ func DecodeCatalog(data []byte, now time.Time, lim Limits) (CatalogChange, error
 }
 
 // DecodeCatalogRecord decodes and validates a whole shop.catalog.v1 record:
-// its key, value and timestamp. A record with a value is DecodeCatalog's.
+// its key, value and timestamp. A record with a value (an empty one too,
+// which does not decode) is DecodeCatalog's.
 //
-// A record without one (a tombstone, the delete marker of a compacted
-// topic: a null value, or an empty one, which is no JSON either) is a delete
+// A record with a null value (a tombstone, the delete marker of a compacted
+// topic) is a delete
 // of the item its key names, made at the record's timestamp: it decodes to
 // {Op: OpDelete, ItemID: key, UpdatedAt: ts}. The key is checked as an
 // item_id and ts as an updated_at; a rejection names "tombstone.key" or
@@ -78,7 +79,9 @@ func DecodeCatalog(data []byte, now time.Time, lim Limits) (CatalogChange, error
 // changes as updated_at does, so a tombstone must not be stamped before the
 // change it deletes (a producer's CreateTime, the default, is not).
 func DecodeCatalogRecord(key, value []byte, ts, now time.Time, lim Limits) (CatalogChange, error) {
-	if len(value) > 0 {
+	// Only a null value is a tombstone (what compaction deletes by); an
+	// empty one is a producer's bug and is rejected by the decoder.
+	if value != nil {
 		return DecodeCatalog(value, now, lim)
 	}
 	c := checker{record: "tombstone", lim: lim}

@@ -193,8 +193,7 @@ func TestDecodeCatalogRecord(t *testing.T) {
 	}{
 		{name: "null value deletes the keyed item", key: []byte("i-1"), ts: ts,
 			want: CatalogChange{Op: OpDelete, ItemID: "i-1", UpdatedAt: ts}},
-		{name: "empty value is a tombstone too", key: []byte("i-1"), value: []byte{}, ts: ts,
-			want: CatalogChange{Op: OpDelete, ItemID: "i-1", UpdatedAt: ts}},
+		{name: "an empty value is no tombstone", key: []byte("i-1"), value: []byte{}, ts: ts, wantErr: "malformed JSON at offset 0: unexpected end of JSON input"},
 		{name: "a value is decoded, whatever the key", key: []byte("other"), ts: ts,
 			value: []byte(`{"op":"upsert","item_id":"i-1","title":"T","updated_at":"2025-06-01T11:00:00Z"}`),
 			want:  CatalogChange{Op: OpUpsert, ItemID: "i-1", Title: "T", UpdatedAt: at("2025-06-01T11:00:00Z")}},

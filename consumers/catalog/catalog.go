@@ -3,7 +3,7 @@
 // reason and counts the valid ones by operation.
 //
 // The topic is compacted and keyed by item id, so besides the JSON changes
-// it carries tombstones (records without a value): each is a delete of the
+// it carries tombstones (records with a null value): each is a delete of the
 // item its key names, as of the record's timestamp
 // (schemas.DecodeCatalogRecord), indexed and recorded like any delete. A
 // tombstone with an empty or invalid key is dead-lettered with the reason.

@@ -45,7 +45,7 @@ func TestSinkTombstones(t *testing.T) {
 		reason string // "" = counted as a delete
 	}{
 		{"null value", tombstone("i-1", 1), ""},
-		{"empty value", pipeline.Record{Key: []byte("i-1"), Value: []byte{}, Timestamp: tombstoneAt(1)}, ""},
+		{"empty value (no tombstone: only null is)", pipeline.Record{Key: []byte("i-1"), Value: []byte{}, Timestamp: tombstoneAt(1)}, "malformed JSON"},
 		{"no key", tombstone("", 1), "tombstone.key: missing"},
 		{"blank key", tombstone(" \t", 1), "tombstone.key: blank"},
 		{"NUL in the key", tombstone("i-\x001", 1), "tombstone.key: control character U+0000 at byte 2"},

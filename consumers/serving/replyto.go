@@ -19,7 +19,7 @@ var ErrReplyTopicRefused = errors.New("serving: reply-to topic refused")
 
 // DefaultReplyTopics allows the topics reco clients create
 // (producers/reco: reco.replies.<host>.<random>).
-var DefaultReplyTopics = []string{schemas.ReplyTopicPrefix + "*"}
+func DefaultReplyTopics() []string { return []string{schemas.ReplyTopicPrefix + "*"} }
 
 // replyPolicy decides which reply-to topics the server writes to. The
 // reserved topics are refused whatever the patterns say.
@@ -74,7 +74,7 @@ func validTopicName(t string) bool {
 // validateReplyTopics checks the serving.reply_topics patterns.
 func validateReplyTopics(prefix string, patterns []string) error {
 	if len(patterns) == 0 {
-		return fmt.Errorf("%s.reply_topics must not be empty (the default is %q)", prefix, DefaultReplyTopics)
+		return fmt.Errorf("%s.reply_topics must not be empty (the default is %q)", prefix, DefaultReplyTopics())
 	}
 	for i, pat := range patterns {
 		if pat == "" {

@@ -103,7 +103,7 @@ func DefaultConfig() Config {
 		DefaultDeadline:     2 * time.Second,
 		ReasonsFrom:         10,
 		CollaborativeWeight: 0.9,
-		ReplyTopics:         DefaultReplyTopics,
+		ReplyTopics:         DefaultReplyTopics(),
 	}
 }
 

@@ -153,7 +153,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			return err
 		}
 		store = s
-		checker.Add("vectorstore."+cfg.VectorStore.Backend, storeProbe(s))
+		checker.Add("vectorstore."+cfg.VectorStore.Backend, storeProbe(s, cfg.VectorStore.DataDir))
 	}
 
 	// The analytics store too: Close flushes what draining consumers wrote.
@@ -428,15 +428,19 @@ func openAnalytics(ctx context.Context, cfg config.Config, log *slog.Logger, reg
 }
 
 // storeProbe is the vector store's health probe: Qdrant's health check, or
-// a read of the items alias from the local store (it fails once the store
-// is closed or its folder unreadable).
-func storeProbe(s pipeline.VectorStore) func(context.Context) error {
+// for the local store a read of the items alias (it fails once the store is
+// closed) and a new file in its folder (it fails when the folder is gone,
+// read-only or full of inodes).
+func storeProbe(s pipeline.VectorStore, dir string) func(context.Context) error {
 	if q, ok := s.(*qdrant.Store); ok {
 		return func(ctx context.Context) error { _, err := q.Ping(ctx); return err }
 	}
+	writable := dirProbe(dir)
 	return func(ctx context.Context) error {
-		_, err := s.ResolveAlias(ctx, catalog.ItemsAlias)
-		return err
+		if _, err := s.ResolveAlias(ctx, catalog.ItemsAlias); err != nil {
+			return err
+		}
+		return writable(ctx)
 	}
 }
 

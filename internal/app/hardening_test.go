@@ -106,7 +106,9 @@ func TestHostileInput(t *testing.T) {
 	t.Run("reply-to attacks", func(t *testing.T) {
 		guarded := []string{cfg.Topics.Catalog.Name, cfg.Topics.Clickstream.Name, cfg.Topics.Clickstream.Name + schemas.DLQSuffix}
 		before := ends(t, adm, guarded...)
-		attacks := []string{cfg.Topics.Catalog.Name, cfg.Topics.Clickstream.Name, cfg.Topics.Clickstream.Name + schemas.DLQSuffix, "anything.new"}
+		requestsBefore := total(ends(t, adm, cfg.Topics.Requests.Name))
+		attacks := []string{cfg.Topics.Catalog.Name, cfg.Topics.Clickstream.Name, cfg.Topics.Clickstream.Name + schemas.DLQSuffix,
+			cfg.Topics.Requests.Name, cfg.Topics.Requests.Name + schemas.DLQSuffix, "anything.new"}
 		dlqBefore := len(dlq(t, addr, cfg.Topics.Requests.Name))
 		for i, to := range attacks {
 			// The correlation id is an existing item's id: the reply would
@@ -118,6 +120,11 @@ func TestHostileInput(t *testing.T) {
 		waitCommitted(t, addr, cfg.Serving.Group, cfg.Topics.Requests.Name)
 		if after := ends(t, adm, guarded...); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Errorf("end offsets of %v moved: %v -> %v", guarded, before, after)
+		}
+		// The requests topic holds the attacks and nothing else; its
+		// dead-letter topic, their dead letters only (below).
+		if n := total(ends(t, adm, cfg.Topics.Requests.Name)) - requestsBefore; n != int64(len(attacks)) {
+			t.Errorf("%d records added to %s, want the %d attacks only", n, cfg.Topics.Requests.Name, len(attacks))
 		}
 		topics, err := adm.ListTopics(ctx, "anything.new")
 		if err != nil {
@@ -160,6 +167,17 @@ func ends(t *testing.T, adm *kadm.Client, topics ...string) map[string]map[int32
 		out[o.Topic][o.Partition] = o.Offset
 	})
 	return out
+}
+
+// total sums the end offsets of every partition.
+func total(es map[string]map[int32]int64) int64 {
+	var n int64
+	for _, ps := range es {
+		for _, o := range ps {
+			n += o
+		}
+	}
+	return n
 }
 
 type letter struct {

@@ -19,13 +19,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/streamrec/streamrec/pipeline"
 	"github.com/streamrec/streamrec/pipeline/broker/brokertest"
 	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/pipeline/kafka/kafkatest"
 	"github.com/streamrec/streamrec/schemas"
 )
 
@@ -38,21 +38,12 @@ func TestMain(m *testing.M) {
 
 const topic = "test.events"
 
-// cluster starts an in-process Kafka broker with topic on 3 partitions.
+// cluster returns a Kafka cluster with topic on 3 partitions: kfake, or
+// the real broker of STREAMREC_TEST_KAFKA (kafkatest).
 func cluster(t *testing.T) kafka.Config {
 	t.Helper()
-	kc, _ := fakeCluster(t)
-	return kc
-}
-
-func fakeCluster(t *testing.T) (kafka.Config, *kfake.Cluster) {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic), kfake.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return kafka.Config{Brokers: c.ListenAddrs()}, c
+	t.Logf("kafka: %s", kafkatest.Backend())
+	return kafkatest.Cluster(t, 3, topic)
 }
 
 func client(t *testing.T, kc kafka.Config, opts ...kgo.Opt) *kgo.Client {
@@ -477,7 +468,7 @@ func TestBackpressurePausesFetching(t *testing.T) {
 }
 
 func TestRebalanceHandsOverWithoutLoss(t *testing.T) {
-	kc, fake := fakeCluster(t)
+	kc := cluster(t)
 	const n = 2000
 	produce(t, kc, n)
 
@@ -506,7 +497,7 @@ func TestRebalanceHandsOverWithoutLoss(t *testing.T) {
 	release()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := fake.WaitGroupStable(ctx, "g-rebalance", 2); err != nil {
+	if err := kafkatest.WaitGroupStable(ctx, kc, "g-rebalance", 2); err != nil {
 		t.Fatalf("group never stable with both members: %v", err)
 	}
 	union := func() map[string]int {

@@ -1,0 +1,166 @@
+// Package kafkatest gives tests a Kafka cluster, the way franz-go's own CI
+// runs its suite against kfake and against a real cluster.
+//
+// By default Cluster starts a fresh in-process kfake cluster per test. With
+// STREAMREC_TEST_KAFKA=host:port (make test starts Apache Kafka with
+// scripts/kafka.sh and runs the Kafka-facing packages a second time), it
+// returns that broker instead, emptied for the test: every topic and
+// consumer group left on it is deleted first, then the test's topics are
+// created. Tests on a real broker therefore run one package at a time and
+// one test at a time (go test -p 1, no t.Parallel), which make test does.
+package kafkatest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamrec/streamrec/pipeline/kafka"
+)
+
+// EnvBrokers names a real broker the tests use instead of kfake.
+const EnvBrokers = "STREAMREC_TEST_KAFKA"
+
+// Real reports whether tests run against a real broker.
+func Real() bool { return os.Getenv(EnvBrokers) != "" }
+
+// Backend names the cluster tests run against, for their output.
+func Backend() string {
+	if Real() {
+		return "kafka " + os.Getenv(EnvBrokers)
+	}
+	return "kfake"
+}
+
+// Cluster returns a cluster holding topics, each with partitions
+// partitions and no records, and no consumer groups.
+func Cluster(tb testing.TB, partitions int32, topics ...string) kafka.Config {
+	tb.Helper()
+	if !Real() {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...), kfake.AllowAutoTopicCreation())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(c.Close)
+		return kafka.Config{Brokers: c.ListenAddrs()}
+	}
+	kc := kafka.Config{Brokers: strings.Split(os.Getenv(EnvBrokers), ",")}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := empty(ctx, adm); err != nil {
+		tb.Fatalf("emptying %s: %v", Backend(), err)
+	}
+	for _, t := range topics {
+		if err := create(ctx, adm, t, partitions); err != nil {
+			tb.Fatalf("%s: %v", Backend(), err)
+		}
+	}
+	return kc
+}
+
+// empty deletes every consumer group and every topic but Kafka's own.
+func empty(ctx context.Context, adm *kadm.Client) error {
+	groups, err := adm.ListGroups(ctx)
+	if err != nil {
+		return fmt.Errorf("list groups: %w", err)
+	}
+	if gs := groups.Groups(); len(gs) > 0 {
+		// A group whose members are still leaving is not empty yet.
+		for {
+			resp, err := adm.DeleteGroups(ctx, gs...)
+			if err != nil {
+				return fmt.Errorf("delete groups: %w", err)
+			}
+			var left []string
+			for g, r := range resp {
+				if r.Err != nil && !errors.Is(r.Err, kerr.GroupIDNotFound) {
+					left = append(left, g)
+				}
+			}
+			if len(left) == 0 {
+				break
+			}
+			if err := wait(ctx); err != nil {
+				return fmt.Errorf("groups %v not deletable: %w", left, err)
+			}
+			gs = left
+		}
+	}
+	topics, err := adm.ListTopics(ctx)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	if names := topics.Names(); len(names) > 0 {
+		if _, err := adm.DeleteTopics(ctx, names...); err != nil {
+			return fmt.Errorf("delete topics %v: %w", names, err)
+		}
+	}
+	return nil
+}
+
+// create creates topic, waiting while a deleted topic of that name is still
+// being removed.
+func create(ctx context.Context, adm *kadm.Client, topic string, partitions int32) error {
+	for {
+		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", topic, err)
+		}
+		if err := wait(ctx); err != nil {
+			return fmt.Errorf("topic %s still being deleted: %w", topic, err)
+		}
+	}
+}
+
+func wait(ctx context.Context) error {
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// WaitGroupStable waits until group is stable with members members.
+func WaitGroupStable(ctx context.Context, kc kafka.Config, group string, members int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		gs, err := adm.DescribeGroups(ctx, group)
+		if err == nil {
+			if g, ok := gs[group]; ok && g.Err == nil && g.State == "Stable" && len(g.Members) == members {
+				return nil
+			}
+		}
+		if err := wait(ctx); err != nil {
+			return fmt.Errorf("group %s not stable with %d members: %w", group, members, err)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/streamrec/streamrec/pipeline/clickhouse"
 	"github.com/streamrec/streamrec/pipeline/clickhouse/chtest"
 	"github.com/streamrec/streamrec/pipeline/duckdb"
+	"github.com/streamrec/streamrec/pipeline/kafka/kafkatest"
 	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/schemas"
 )
@@ -35,6 +36,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(chtest.Wrap(m)) }
 // then only validates).
 func start(t testing.TB, withModel bool, env ...string) (config.Config, string, func()) {
 	t.Helper()
+	if kafkatest.Real() {
+		// Apache Kafka (make test's second pass), emptied for this test;
+		// Run creates the pipeline's topics on it.
+		kc := kafkatest.Cluster(t, 3)
+		env = append([]string{"STREAMREC_BROKER_EMBEDDED=false", "STREAMREC_KAFKA_BROKERS=" + strings.Join(kc.Brokers, ",")}, env...)
+	}
+	t.Logf("kafka: %s", kafkatest.Backend())
 	env = append([]string{
 		"STREAMREC_BROKER_PORT=0",
 		"STREAMREC_BROKER_DATA_DIR=" + t.TempDir(),
@@ -104,25 +112,26 @@ func waitCommitted(t testing.TB, addr, group, topic string) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// A fresh Apache Kafka answers COORDINATOR_NOT_AVAILABLE until its
+		// offsets topic exists: errors only count at the deadline.
+		behind := -1
 		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		offs, err := adm.FetchOffsets(ctx, group)
-		if err != nil {
-			t.Fatal(err)
-		}
-		behind := 0
-		ends.Each(func(e kadm.ListedOffset) {
-			if o, ok := offs.Lookup(topic, e.Partition); !ok && e.Offset > 0 || ok && o.At < e.Offset {
-				behind++
+		if err == nil {
+			var offs kadm.OffsetResponses
+			if offs, err = adm.FetchOffsets(ctx, group); err == nil {
+				behind = 0
+				ends.Each(func(e kadm.ListedOffset) {
+					if o, ok := offs.Lookup(topic, e.Partition); !ok && e.Offset > 0 || ok && o.At < e.Offset {
+						behind++
+					}
+				})
 			}
-		})
+		}
 		if behind == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("group %s has %d partitions of %s not committed to the end", group, behind, topic)
+			t.Fatalf("group %s has %d partitions of %s not committed to the end (last error: %v)", group, behind, topic, err)
 		}
 		<-tick.C
 	}

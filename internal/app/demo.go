@@ -166,7 +166,8 @@ func runDemo(ctx context.Context, env JobEnv, log *slog.Logger, d Demo) error {
 	fmt.Fprintf(d.Out, `
 Ask by hand with kcat (the reply goes to the topic named in reply-to, which must
 exist and match serving.reply_topics, default reco.replies.*; the first command creates
-it on a broker that auto-creates topics, as the embedded one does):
+it on a broker that auto-creates topics, as the embedded one does; Apache Kafka reports
+the topic unknown the first time while creating it: run it again):
   kcat -C -b %[3]s -t reco.replies.my -X allow.auto.create.topics=true -o end -e -q
   echo '%[1]s|{"request_id":"r-1","kind":"for_user","user_id":"%[2]s","k":5}' \
     | kcat -P -b %[3]s -t %[4]s -K '|' -H reply-to=reco.replies.my -H correlation-id=c-1

@@ -37,15 +37,17 @@ eval: deps artifacts build
 ## tests start and stop their own throwaway clickhouse-server (Debian's 18.16).
 ## Then the Kafka-facing suites again against Apache Kafka (scripts/kafka.sh:
 ## pinned jars from Maven Central, one KRaft node started for the run), as
-## franz-go's CI runs its suite on kfake and on a real cluster.
+## franz-go's CI runs its suite on kfake and on a real cluster: the consumer
+## runtime through its SASL_SSL listener (SCRAM over TLS), SASL/TLS refusals,
+## and the whole pipeline's Kafka-facing tests on its plaintext listener.
 KAFKA_APP_TESTS := TestKcatInterop|TestKcatRecommend|TestRecommendEndToEnd|TestHostileInput|TestProduceAndConsume
 test: deps artifacts vet fmt-check
 	@scripts/clickhouse.sh install
 	@scripts/kafka.sh install
 	@bash scripts/movielens.sh >/dev/null
 	STREAMREC_REQUIRE_CLICKHOUSE=1 STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 STREAMREC_REQUIRE_DATASET=1 $(GO) test -race -count=1 -timeout 10m ./...
-	STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 scripts/kafka.sh with sh -c '\
-		$(GO) test -race -count=1 -p 1 -timeout 10m ./consumers/ && \
+	KAFKA_SECURE=1 STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 scripts/kafka.sh with sh -c '\
+		$(GO) test -race -count=1 -p 1 -timeout 10m ./pipeline/kafka/ ./consumers/ && \
 		$(GO) test -race -count=1 -p 1 -timeout 10m -run "^($(KAFKA_APP_TESTS))$$" ./internal/app/'
 
 vet:

@@ -39,11 +39,16 @@ func TestMain(m *testing.M) {
 const topic = "test.events"
 
 // cluster returns a Kafka cluster with topic on 3 partitions: kfake, or
-// the real broker of STREAMREC_TEST_KAFKA (kafkatest).
+// the real broker of STREAMREC_TEST_KAFKA (kafkatest), reached through its
+// SASL_SSL listener (SCRAM-SHA-512 over TLS) when it has one.
 func cluster(t *testing.T) kafka.Config {
 	t.Helper()
-	t.Logf("kafka: %s", kafkatest.Backend())
-	return kafkatest.Cluster(t, 3, topic)
+	kc := kafkatest.Cluster(t, 3, topic)
+	if secure, ok := kafkatest.Secure(t, "SCRAM-SHA-512"); ok {
+		kc = secure
+	}
+	t.Logf("kafka: %s, through %v (sasl %q, tls %v)", kafkatest.Backend(), kc.Brokers, kc.SASL.Mechanism, kc.TLS.Enabled)
+	return kc
 }
 
 func client(t *testing.T, kc kafka.Config, opts ...kgo.Opt) *kgo.Client {

@@ -13,8 +13,16 @@
 #                                most KAFKA_START_TIMEOUT seconds, default 90),
 #                                write DIR/pid and print 127.0.0.1:<port>
 #   scripts/kafka.sh stop DIR    stop the broker started in DIR and wait for it
+#
+#   With KAFKA_SECURE=1, start also opens a SASL_SSL listener: TLS with a
+#   certificate for 127.0.0.1 signed by a throwaway CA (DIR/tls/ca.pem) and
+#   SCRAM-SHA-256/512 logins for user streamrec (password in DIR/secure.env,
+#   which also names the listener: KAFKA_SECURE_ADDR, KAFKA_CA_FILE,
+#   KAFKA_SCRAM_USER, KAFKA_SCRAM_PASSWORD).
 #   scripts/kafka.sh with CMD...  start a broker in a temporary folder, run CMD
-#                                with STREAMREC_TEST_KAFKA=<its address>, stop
+#                                with STREAMREC_TEST_KAFKA=<its address> (and
+#                                STREAMREC_TEST_KAFKA_SECURE=<its secure.env>
+#                                with KAFKA_SECURE=1), stop
 #                                it and remove the folder; exits with CMD's status
 #
 # Progress and errors go to stderr, so `addr=$(scripts/kafka.sh start d)`
@@ -67,6 +75,29 @@ EOF
 	echo "kafka.sh: $(ls "$home/libs" | wc -l) jars in $((SECONDS - start)) s" >&2
 }
 
+# secure_setup DIR PORT writes a throwaway CA, a server certificate for
+# 127.0.0.1 and localhost (key and chain in one PEM file, as Kafka's PEM
+# keystore wants) and DIR/secure.env.
+secure_setup() {
+	local dir=$1 port=$2 tls=$1/tls
+	mkdir -p "$tls"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=streamrec test CA" \
+		-keyout "$tls/ca.key" -out "$tls/ca.pem" >/dev/null 2>&1
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$tls/server.key" -out "$tls/server.csr" >/dev/null 2>&1
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/san.ext"
+	openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
+		-extfile "$tls/san.ext" -out "$tls/server.crt" >/dev/null 2>&1
+	# Kafka's PEM keystore: an unencrypted PKCS#8 key, then the chain.
+	openssl pkcs8 -topk8 -nocrypt -in "$tls/server.key" >"$tls/server.pem"
+	cat "$tls/server.crt" "$tls/ca.pem" >>"$tls/server.pem"
+	cat >"$dir/secure.env" <<EOF
+KAFKA_SECURE_ADDR=127.0.0.1:$port
+KAFKA_CA_FILE=$tls/ca.pem
+KAFKA_SCRAM_USER=streamrec
+KAFKA_SCRAM_PASSWORD=$(openssl rand -hex 12)
+EOF
+}
+
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
@@ -84,20 +115,31 @@ cmd_start() {
 	if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
 		die "a broker already runs from $dir (pid $(cat "$dir/pid")); a second one would corrupt its metadata log"
 	fi
-	local port cport
+	local port cport sport
 	port=$(free_port)
 	cport=$(free_port)
 	while [ "$cport" = "$port" ]; do cport=$(free_port); done
+	sport=$(free_port)
+	while [ "$sport" = "$port" ] || [ "$sport" = "$cport" ]; do sport=$(free_port); done
 	mkdir -p "$dir/data" "$dir/log"
+	local listeners="PLAINTEXT://127.0.0.1:$port" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT" scram=()
+	if [ "${KAFKA_SECURE:-}" = 1 ]; then
+		secure_setup "$dir" "$sport"
+		listeners="$listeners,SASL_SSL://127.0.0.1:$sport"
+		protocols="$protocols,SASL_SSL:SASL_SSL"
+		local pw
+		pw=$(sed -n 's/^KAFKA_SCRAM_PASSWORD=//p' "$dir/secure.env")
+		scram=(--add-scram "SCRAM-SHA-256=[name=\"streamrec\",password=\"$pw\"]" --add-scram "SCRAM-SHA-512=[name=\"streamrec\",password=\"$pw\"]")
+	fi
 	cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$listeners
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$dir/data
 num.partitions=3
 offsets.topic.replication.factor=1
@@ -109,12 +151,21 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 EOF
+	if [ "${KAFKA_SECURE:-}" = 1 ]; then
+		cat >>"$dir/server.properties" <<EOF
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$dir/tls/server.pem
+EOF
+	fi
 	# stdout only: random-uuid logs a line on stderr that must not become
 	# part of the id.
 	local id
 	id=$(java_cp kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
 	[ -n "$id" ] || die "no cluster id from StorageTool random-uuid"
-	java_cp kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" --standalone >"$dir/log/format.log" 2>&1 ||
+	java_cp kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" --standalone "${scram[@]}" >"$dir/log/format.log" 2>&1 ||
 		{ tail -n 20 "$dir/log/format.log" >&2; die "formatting the storage in $dir/data failed"; }
 
 	# Started directly (not from a subshell) so that $! is the JVM's pid;
@@ -166,7 +217,9 @@ cmd_with() {
 	with_dir=$(mktemp -d "${TMPDIR:-/tmp}/streamrec-kafka.XXXXXX")
 	trap 'cmd_stop "$with_dir/k"; rm -rf "$with_dir"' EXIT
 	addr=$(cmd_start "$with_dir/k")
-	STREAMREC_TEST_KAFKA=$addr "$@" || rc=$?
+	local secure=""
+	[ -f "$with_dir/k/secure.env" ] && secure="$with_dir/k/secure.env"
+	STREAMREC_TEST_KAFKA=$addr STREAMREC_TEST_KAFKA_SECURE=$secure "$@" || rc=$?
 	return "$rc"
 }
 

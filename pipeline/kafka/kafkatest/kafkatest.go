@@ -27,14 +27,53 @@ import (
 	"github.com/streamrec/streamrec/pipeline/kafka"
 )
 
-// EnvBrokers names a real broker the tests use instead of kfake.
-const EnvBrokers = "STREAMREC_TEST_KAFKA"
+// Environment variables naming a real broker (scripts/kafka.sh with).
+const (
+	// EnvBrokers names a real broker the tests use instead of kfake.
+	EnvBrokers = "STREAMREC_TEST_KAFKA"
+	// EnvSecure names the secure.env file of its SASL_SSL listener
+	// (KAFKA_SECURE=1 scripts/kafka.sh): TLS with a throwaway CA and SCRAM
+	// logins.
+	EnvSecure = "STREAMREC_TEST_KAFKA_SECURE"
+)
+
+// Secure returns a config for the real broker's SASL_SSL listener with
+// mechanism (SCRAM-SHA-256 or SCRAM-SHA-512) and its CA, when the broker
+// has one.
+func Secure(tb testing.TB, mechanism string) (kafka.Config, bool) {
+	tb.Helper()
+	path := os.Getenv(EnvSecure)
+	if path == "" {
+		return kafka.Config{}, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("%s: %v", EnvSecure, err)
+	}
+	v := map[string]string{}
+	for line := range strings.Lines(string(b)) {
+		if k, val, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			v[k] = val
+		}
+	}
+	kc := kafka.DefaultConfig()
+	kc.Brokers = []string{v["KAFKA_SECURE_ADDR"]}
+	kc.SASL = kafka.SASL{Mechanism: mechanism, User: v["KAFKA_SCRAM_USER"], Password: v["KAFKA_SCRAM_PASSWORD"]}
+	kc.TLS = kafka.TLS{Enabled: true, CAFile: v["KAFKA_CA_FILE"]}
+	if err := kc.Validate("kafka"); err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+	return kc, true
+}
 
 // Real reports whether tests run against a real broker.
 func Real() bool { return os.Getenv(EnvBrokers) != "" }
 
 // Backend names the cluster tests run against, for their output.
 func Backend() string {
+	if Real() && os.Getenv(EnvSecure) != "" {
+		return "kafka " + os.Getenv(EnvBrokers) + " (and its SASL_SSL listener)"
+	}
 	if Real() {
 		return "kafka " + os.Getenv(EnvBrokers)
 	}
@@ -146,7 +185,11 @@ func wait(ctx context.Context) error {
 
 // WaitGroupStable waits until group is stable with members members.
 func WaitGroupStable(ctx context.Context, kc kafka.Config, group string, members int) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
+	opts, err := kc.Opts(nil)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ test: deps artifacts vet fmt-check
 	@bash scripts/movielens.sh >/dev/null
 	STREAMREC_REQUIRE_CLICKHOUSE=1 STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 STREAMREC_REQUIRE_DATASET=1 $(GO) test -race -count=1 -timeout 10m ./...
 	KAFKA_SECURE=1 STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 scripts/kafka.sh with sh -c '\
-		$(GO) test -race -count=1 -p 1 -timeout 10m ./pipeline/kafka/ ./consumers/ && \
+		$(GO) test -race -count=1 -p 1 -timeout 10m ./pipeline/kafka/ ./consumers/ ./producers/reco/ && \
 		$(GO) test -race -count=1 -p 1 -timeout 10m -run "^($(KAFKA_APP_TESTS))$$" ./internal/app/'
 
 vet:

@@ -130,10 +130,10 @@ func New(ctx context.Context, kc kafka.Config, cfg Config, log *slog.Logger) (*C
 	}
 	// Start at the reply topic's current end, resolved now: a reply to a
 	// request sent after New returns is at or after it.
-	ends, err := kadm.NewClient(admin).ListEndOffsets(ctx, cfg.ReplyTopic)
-	if err == nil {
-		err = ends.Error()
-	}
+	// A topic just created is not known to every broker at once (Apache
+	// Kafka answers UNKNOWN_TOPIC_OR_PARTITION for a moment): wait for it,
+	// for up to 10 s.
+	ends, err := endOffsets(ctx, kadm.NewClient(admin), cfg.ReplyTopic, 10*time.Second)
 	if err != nil {
 		return fail(fmt.Errorf("reco: reply topic %s end offsets: %w", cfg.ReplyTopic, err))
 	}
@@ -334,4 +334,26 @@ func sanitize(s string) string {
 		return "client"
 	}
 	return string(out)
+}
+
+// endOffsets lists topic's end offsets, asking again while the topic is not
+// known yet, for up to wait.
+func endOffsets(ctx context.Context, adm *kadm.Client, topic string, wait time.Duration) (kadm.ListedOffsets, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) || time.Now().After(deadline) {
+			return ends, err
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }

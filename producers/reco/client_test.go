@@ -11,25 +11,23 @@ import (
 
 	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/pipeline/kafka/kafkatest"
 	"github.com/streamrec/streamrec/producers/reco"
 	"github.com/streamrec/streamrec/schemas"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// cluster returns kfake, or the real broker of STREAMREC_TEST_KAFKA
+// (kafkatest), with the requests topic.
 func cluster(t *testing.T) kafka.Config {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicRecoRequests))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return kafka.Config{Brokers: c.ListenAddrs()}
+	t.Logf("kafka: %s", kafkatest.Backend())
+	return kafkatest.Cluster(t, 3, schemas.TopicRecoRequests)
 }
 
 // respond answers every request the way the serving consumer does: a reply

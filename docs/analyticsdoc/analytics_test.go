@@ -150,11 +150,10 @@ func checkNonEmpty(t *testing.T, queries []docQuery, nonEmpty map[string]bool) {
 }
 
 // TestAnalystQueries inserts a synthetic shop's events, catalog and served
-// recommendations into ClickHouse, runs every query of the guide and
-// compares its rows with the answer computed in Go. It inserts everything a
-// second time (a replay, as an at-least-once consumer may) and checks
-// again, then merges all parts and checks once more: the answers must not
-// move.
+// recommendations into a ClickHouse 18.16 server (chtest), runs every query
+// of the guide and compares its rows with the answer computed in Go, in the
+// rounds of checkRounds. TestAnalystQueriesChdb does the same on the current
+// engine.
 func TestAnalystQueries(t *testing.T) {
 	queries := docQueries(t)
 	cfg := chtest.NewDatabase(t)
@@ -168,8 +167,8 @@ func TestAnalystQueries(t *testing.T) {
 	if _, err := clickhouse.Migrate(ctx, conn, schemas.ClickHouseMigrations()); err != nil {
 		t.Fatal(err)
 	}
-	var tz string
-	if err := conn.QueryRow(ctx, "SELECT timezone()").Scan(&tz); err != nil {
+	var tz, version string
+	if err := conn.QueryRow(ctx, "SELECT timezone(), version()").Scan(&tz, &version); err != nil {
 		t.Fatal(err)
 	}
 	loc, err := time.LoadLocation(tz)
@@ -188,18 +187,55 @@ func TestAnalystQueries(t *testing.T) {
 		},
 		query: func(sql string) ([][]cell, error) { return queryRows(ctx, conn, sql) },
 	}
-
 	d := newDataset(time.Now())
+	t.Run("backend=clickhouse-"+majorMinor(version), func(t *testing.T) {
+		t.Logf("clickhouse-server %s (native protocol), time zone %s", version, tz)
+		checkRounds(t, b, d, queries, d.insert(ctx, conn), func(sql string) error { return conn.Exec(ctx, sql) })
+	})
+}
+
+// checkRounds runs every query of the guide on the ClickHouse of b three
+// times: after insert wrote the dataset, after it wrote everything a second
+// time (a replay, as an at-least-once consumer may), and after exec merged
+// all parts (OPTIMIZE ... FINAL): the answers must not move. It logs the
+// rows each table holds after each round, and checks that the replay was
+// stored (no insert deduplication made the second round a repeat of the
+// first) and that the merge left one row per key.
+func checkRounds(t *testing.T, b backend, d *dataset, queries []docQuery, insert func(t *testing.T), exec func(sql string) error) {
+	tables := []struct {
+		name   string
+		unique int // rows once merged: one per key
+	}{
+		{"events", len(d.uniqueEvents())},
+		{"items", len(d.itemIDs())},
+		{"recommendations", len(d.uniqueRecos())},
+	}
+	stored := func(t *testing.T, round string) []int {
+		t.Helper()
+		var counts []int
+		var desc []string
+		for _, table := range tables {
+			rows, err := b.query("SELECT count() FROM " + table.name)
+			if err != nil || len(rows) != 1 || len(rows[0]) != 1 {
+				t.Fatalf("count %s: %v %v", table.name, rows, err)
+			}
+			counts = append(counts, int(rows[0][0].num))
+			desc = append(desc, fmt.Sprintf("%s %d (%d keys)", table.name, counts[len(counts)-1], table.unique))
+		}
+		t.Logf("rows stored after round %s: %s", round, strings.Join(desc, ", "))
+		return counts
+	}
+	var once []int
 	rounds := []struct {
 		name    string
 		prepare func(t *testing.T)
 	}{
-		{"once", d.insert(ctx, conn)},
-		{"replayed", d.insert(ctx, conn)},
+		{"once", insert},
+		{"replayed", insert},
 		{"merged", func(t *testing.T) {
 			for _, table := range []string{"events", "items", "recommendations",
 				"item_hourly_mv", "search_daily_mv", "reco_events_mv"} {
-				if err := conn.Exec(ctx, "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+				if err := exec("OPTIMIZE TABLE " + table + " FINAL"); err != nil {
 					t.Fatalf("optimize %s: %v", table, err)
 				}
 			}
@@ -208,11 +244,32 @@ func TestAnalystQueries(t *testing.T) {
 	nonEmpty := make(map[string]bool)
 	for _, round := range rounds {
 		round.prepare(t)
+		counts := stored(t, round.name)
+		if round.name == "once" {
+			once = counts
+		}
+		for i, table := range tables {
+			switch {
+			case round.name == "replayed" && counts[i] <= once[i]:
+				t.Errorf("%s holds %d rows after the replay, %d before: the replay was not stored", table.name, counts[i], once[i])
+			case round.name == "merged" && counts[i] != table.unique:
+				t.Errorf("%s holds %d rows after OPTIMIZE FINAL, want one per key: %d", table.name, counts[i], table.unique)
+			}
+		}
 		t.Run(round.name, func(t *testing.T) {
 			checkQueries(t, b, d, queries, func(q docQuery) string { return q.sql }, nonEmpty)
 		})
 	}
 	checkNonEmpty(t, queries, nonEmpty)
+}
+
+// majorMinor is the release of a version string: "18.16" of "18.16.1",
+// "26.9" of "26.9.2.1", "v1.4" of "v1.4.1".
+func majorMinor(version string) string {
+	if parts := strings.SplitN(version, ".", 3); len(parts) >= 2 {
+		return parts[0] + "." + parts[1]
+	}
+	return version
 }
 
 // runQuery runs sql and returns its rows with the backend's now() when it
@@ -514,18 +571,64 @@ func newDataset(t0 time.Time) *dataset {
 	return d
 }
 
-// insert returns a step that writes the whole dataset, each table through a
-// batch with an explicit column list (18.16 needs one).
+// tableRows is one table's share of the dataset as the pipeline inserts
+// it: the table, an explicit column list (18.16 needs one) and, per row, a
+// value per column, of the Go type the native protocol takes for the
+// column's type.
+type tableRows struct {
+	table   string
+	columns []string
+	n       int
+	row     func(i int) []any
+}
+
+// tables is the whole dataset, table by table, as every backend inserts it.
+func (d *dataset) tables() []tableRows {
+	return []tableRows{
+		{"items", []string{"item_id", "title", "description", "category_path", "brand", "price", "currency",
+			"in_stock", "attribute_keys", "attribute_values", "deleted", "updated_at", "updated_ms"},
+			len(d.items), func(i int) []any {
+				c := d.items[i]
+				keys := nonNil(slices.Sorted(maps.Keys(c.Attributes)))
+				values := make([]string, len(keys))
+				for j, k := range keys {
+					values[j] = c.Attributes[k]
+				}
+				sec, ms := split(c.UpdatedAt)
+				return []any{c.ItemID, c.Title, c.Description, nonNil(c.CategoryPath), c.Brand, c.Price, c.Currency,
+					boolByte(c.InStock), keys, values, boolByte(c.Op == schemas.OpDelete), sec, ms}
+			}},
+		{"events", []string{"event_id", "event_type", "user_id", "session_id", "item_id", "query", "price",
+			"quantity", "event_time", "event_ms", "device", "locale", "page", "reco_request_id"},
+			len(d.events), func(i int) []any {
+				e := d.events[i]
+				sec, ms := split(e.Timestamp)
+				return []any{e.EventID, string(e.Type), e.UserID, e.SessionID, e.ItemID, e.Query, e.Price,
+					uint32(e.Quantity), sec, ms, e.Context.Device, e.Context.Locale, e.Context.Page, e.Context.RecoRequestID}
+			}},
+		{"recommendations", []string{"request_id", "kind", "user_id", "item_id", "query", "items", "scores",
+			"latency_ms", "model_version", "fallback", "error", "served_at", "served_ms"},
+			len(d.recos), func(i int) []any {
+				r := d.recos[i]
+				sec, ms := split(r.ServedAt)
+				return []any{r.RequestID, string(r.Kind), r.UserID, r.ItemID, r.Query, nonNil(r.Items),
+					nonNil(r.Scores), latencyMs(r), r.ModelVersion, boolByte(r.Fallback), r.Error, sec, ms}
+			}},
+	}
+}
+
+// insert returns a step that writes the whole dataset over the native
+// protocol, each table through one batch with an explicit column list.
 func (d *dataset) insert(ctx context.Context, conn driver.Conn) func(t *testing.T) {
 	return func(t *testing.T) {
 		t.Helper()
-		send := func(query string, n int, row func(i int) []any) {
-			batch, err := conn.PrepareBatch(ctx, query)
+		for _, tr := range d.tables() {
+			batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+tr.table+" ("+strings.Join(tr.columns, ", ")+")")
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i := range n {
-				if err := batch.Append(row(i)...); err != nil {
+			for i := range tr.n {
+				if err := batch.Append(tr.row(i)...); err != nil {
 					batch.Abort()
 					t.Fatal(err)
 				}
@@ -534,32 +637,6 @@ func (d *dataset) insert(ctx context.Context, conn driver.Conn) func(t *testing.
 				t.Fatal(err)
 			}
 		}
-		send("INSERT INTO items (item_id, title, description, category_path, brand, price, currency, in_stock, "+
-			"attribute_keys, attribute_values, deleted, updated_at, updated_ms)", len(d.items), func(i int) []any {
-			c := d.items[i]
-			keys := nonNil(slices.Sorted(maps.Keys(c.Attributes)))
-			values := make([]string, len(keys))
-			for j, k := range keys {
-				values[j] = c.Attributes[k]
-			}
-			sec, ms := split(c.UpdatedAt)
-			return []any{c.ItemID, c.Title, c.Description, nonNil(c.CategoryPath), c.Brand, c.Price, c.Currency,
-				boolByte(c.InStock), keys, values, boolByte(c.Op == schemas.OpDelete), sec, ms}
-		})
-		send("INSERT INTO events (event_id, event_type, user_id, session_id, item_id, query, price, quantity, "+
-			"event_time, event_ms, device, locale, page, reco_request_id)", len(d.events), func(i int) []any {
-			e := d.events[i]
-			sec, ms := split(e.Timestamp)
-			return []any{e.EventID, string(e.Type), e.UserID, e.SessionID, e.ItemID, e.Query, e.Price,
-				uint32(e.Quantity), sec, ms, e.Context.Device, e.Context.Locale, e.Context.Page, e.Context.RecoRequestID}
-		})
-		send("INSERT INTO recommendations (request_id, kind, user_id, item_id, query, items, scores, latency_ms, "+
-			"model_version, fallback, error, served_at, served_ms)", len(d.recos), func(i int) []any {
-			r := d.recos[i]
-			sec, ms := split(r.ServedAt)
-			return []any{r.RequestID, string(r.Kind), r.UserID, r.ItemID, r.Query, nonNil(r.Items),
-				nonNil(r.Scores), latencyMs(r), r.ModelVersion, boolByte(r.Fallback), r.Error, sec, ms}
-		})
 	}
 }
 
@@ -652,6 +729,16 @@ func (d *dataset) uniqueRecos() []pipeline.ServedRecommendation {
 			seen[r.RequestID] = true
 			out = append(out, r)
 		}
+	}
+	return out
+}
+
+// itemIDs is every item id with a change, deleted ones included: the keys
+// of items.
+func (d *dataset) itemIDs() map[string]bool {
+	out := make(map[string]bool)
+	for _, c := range d.items {
+		out[c.ItemID] = true
 	}
 	return out
 }

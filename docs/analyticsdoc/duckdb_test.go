@@ -2,6 +2,7 @@ package analyticsdoc_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -51,40 +52,48 @@ func TestAnalystQueriesDuckDB(t *testing.T) {
 		},
 	}
 
-	nonEmpty := make(map[string]bool)
-	t.Run("once", func(t *testing.T) {
-		checkQueries(t, b, d, queries, docQuery.onDuckDB, nonEmpty)
-	})
-	t.Run("variants needed", func(t *testing.T) {
-		for _, q := range queries {
-			if q.duckdb == "" {
-				continue
-			}
-			failed := false
-			asIs := b
-			asIs.query = func(sql string) ([][]cell, error) {
-				rows, err := b.query(sql)
-				failed = err != nil // an error is an answer here: the variant is needed
-				return rows, nil
-			}
-			got, now := runQuery(t, asIs, q.sql)
-			want := normalizeRows(expectations[q.name](d, window{now: now, loc: b.loc}))
-			if !failed && diffRows(got, want) == "" {
-				t.Errorf("query %s runs unchanged on DuckDB with the right answer: drop its DuckDB variant from %s", q.name, docFile)
-			}
-		}
-	})
-
-	d.store(ctx, t, dir)
-	for table, n := range map[string]int{"events": len(d.events), "items": len(d.items), "recommendations": len(d.recos)} {
-		if rows, err := b.query("SELECT count() FROM raw." + table); err != nil || len(rows) != 1 || rows[0][0].num != float64(2*n) {
-			t.Fatalf("raw.%s after the replay: %v %v, want %d rows", table, rows, err, 2*n)
-		}
+	res, err := db.Query(ctx, "SELECT version()")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Run("replayed", func(t *testing.T) {
-		checkQueries(t, b, d, queries, docQuery.onDuckDB, nonEmpty)
+	version := fmt.Sprint(res.Rows[0][0])
+	t.Run("backend=duckdb-"+majorMinor(version), func(t *testing.T) {
+		t.Logf("DuckDB %s over the embedded store (parquetstore)", version)
+		nonEmpty := make(map[string]bool)
+		t.Run("once", func(t *testing.T) {
+			checkQueries(t, b, d, queries, docQuery.onDuckDB, nonEmpty)
+		})
+		t.Run("variants needed", func(t *testing.T) {
+			for _, q := range queries {
+				if q.duckdb == "" {
+					continue
+				}
+				failed := false
+				asIs := b
+				asIs.query = func(sql string) ([][]cell, error) {
+					rows, err := b.query(sql)
+					failed = err != nil // an error is an answer here: the variant is needed
+					return rows, nil
+				}
+				got, now := runQuery(t, asIs, q.sql)
+				want := normalizeRows(expectations[q.name](d, window{now: now, loc: b.loc}))
+				if !failed && diffRows(got, want) == "" {
+					t.Errorf("query %s runs unchanged on DuckDB with the right answer: drop its DuckDB variant from %s", q.name, docFile)
+				}
+			}
+		})
+
+		d.store(ctx, t, dir)
+		for table, n := range map[string]int{"events": len(d.events), "items": len(d.items), "recommendations": len(d.recos)} {
+			if rows, err := b.query("SELECT count() FROM raw." + table); err != nil || len(rows) != 1 || rows[0][0].num != float64(2*n) {
+				t.Fatalf("raw.%s after the replay: %v %v, want %d rows", table, rows, err, 2*n)
+			}
+		}
+		t.Run("replayed", func(t *testing.T) {
+			checkQueries(t, b, d, queries, docQuery.onDuckDB, nonEmpty)
+		})
+		checkNonEmpty(t, queries, nonEmpty)
 	})
-	checkNonEmpty(t, queries, nonEmpty)
 }
 
 // store writes the whole dataset through a freshly opened embedded store in

@@ -36,7 +36,10 @@ eval: deps artifacts build
 ## test: vet, formatting, then every test (race detector on). The ClickHouse
 ## tests start and stop their own throwaway clickhouse-server (Debian's 18.16);
 ## the documented analyst queries also run on the current engine (26.9, PyPI's
-## chdb-core, scripts/chdb.sh).
+## chdb-core, scripts/chdb.sh); the vector-store conformance suite and
+## pipeline/qdrant run on the in-process fake and on a real Qdrant 1.17.1
+## (scripts/qdrant.sh: the binary from ../shared/tools/qdrant or QDRANT_BIN;
+## required when present, skipped when absent).
 ## Then the Kafka-facing suites again against Apache Kafka (scripts/kafka.sh:
 ## pinned jars from Maven Central, one KRaft node started for the run), as
 ## franz-go's CI runs its suite on kfake and on a real cluster: the consumer
@@ -47,8 +50,9 @@ test: deps artifacts vet fmt-check
 	@scripts/clickhouse.sh install
 	@scripts/kafka.sh install
 	@scripts/chdb.sh install
+	@scripts/qdrant.sh install
 	@bash scripts/movielens.sh >/dev/null
-	STREAMREC_REQUIRE_CLICKHOUSE=1 STREAMREC_REQUIRE_CHDB=1 STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 STREAMREC_REQUIRE_DATASET=1 $(GO) test -race -count=1 -timeout 10m ./...
+	STREAMREC_REQUIRE_QDRANT=$$(scripts/qdrant.sh bin >/dev/null 2>&1 && echo 1) STREAMREC_REQUIRE_CLICKHOUSE=1 STREAMREC_REQUIRE_CHDB=1 STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 STREAMREC_REQUIRE_DATASET=1 $(GO) test -race -count=1 -timeout 10m ./...
 	KAFKA_SECURE=1 STREAMREC_REQUIRE_KCAT=1 STREAMREC_REQUIRE_MODEL=1 scripts/kafka.sh with sh -c '\
 		$(GO) test -race -count=1 -p 1 -timeout 10m ./pipeline/kafka/ ./consumers/ ./producers/reco/ && \
 		$(GO) test -race -count=1 -p 1 -timeout 10m -run "^($(KAFKA_APP_TESTS))$$" ./internal/app/'

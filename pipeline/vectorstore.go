@@ -72,7 +72,11 @@ var (
 //     survive a crash of the store's process. They are idempotent by ID.
 //   - After Upsert returns nil, Get and Search see the points (read your
 //     writes; an approximate index may still rank them approximately).
+//   - An Upsert that fails with ErrDimension writes none of its points
+//     (Qdrant itself writes part of a batch with one wrong-length vector:
+//     adapters check before sending).
 //   - Vectors are compared by cosine similarity; stores may normalise them.
+//     A zero vector has cosine 0 with every vector.
 //   - Missing IDs are skipped by Get and Delete, not errors.
 //   - Safe for concurrent use.
 type VectorStore interface {

@@ -36,6 +36,7 @@ import (
 	qc "github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/streamrec/streamrec/pipeline"
@@ -92,11 +93,19 @@ func New(cfg Config, opts ...Option) (*Store, error) {
 	ccfg := &qc.Config{
 		Host:   host,
 		Port:   port,
-		APIKey: cfg.APIKey,
 		UseTLS: cfg.TLS,
 		// Ping checks the server instead, logging through our logger.
 		SkipCompatibilityCheck: true,
 		GrpcOptions:            o.dialOpts,
+	}
+	if cfg.APIKey != "" {
+		// The key goes in the api-key header (Qdrant's), added here rather
+		// than through qc.Config.APIKey, which warns about plaintext on the
+		// process's default logger instead of ours.
+		ccfg.GrpcOptions = append([]grpc.DialOption{grpc.WithChainUnaryInterceptor(apiKey(cfg.APIKey))}, o.dialOpts...)
+		if !cfg.TLS {
+			o.log.Warn("qdrant.api_key is sent without TLS", "addr", cfg.Addr)
+		}
 	}
 	if cfg.TLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -120,10 +129,19 @@ func New(cfg Config, opts ...Option) (*Store, error) {
 	return &Store{cfg: cfg, log: o.log, client: client}, nil
 }
 
+// apiKey adds Qdrant's api-key header to every call.
+func apiKey(key string) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return invoker(metadata.AppendToOutgoingContext(ctx, "api-key", key), method, req, reply, cc, opts...)
+	}
+}
+
 // Close closes the connections. The Store must not be used after Close.
 func (s *Store) Close() error { return s.client.Close() }
 
-// Ping checks that Qdrant answers (with retries) and returns its version.
+// Ping checks that Qdrant answers (with retries) and accepts the API key,
+// and returns its version. Qdrant answers health checks without a key, so
+// Ping also lists the aliases, which needs one (a read-only key will do).
 func (s *Store) Ping(ctx context.Context) (string, error) {
 	var version string
 	err := s.do(ctx, "health check", func(ctx context.Context) error {
@@ -133,6 +151,16 @@ func (s *Store) Ping(ctx context.Context) (string, error) {
 	})
 	if err != nil {
 		return "", fmt.Errorf("qdrant health check %s: %w", s.cfg.Addr, err)
+	}
+	err = s.do(ctx, "list aliases", func(ctx context.Context) error {
+		_, err := s.client.ListAliases(ctx)
+		return err
+	})
+	if c := status.Code(unwrapStatus(err)); c == codes.Unauthenticated || c == codes.PermissionDenied {
+		return "", fmt.Errorf("qdrant %s at %s refuses qdrant.api_key: %w", version, s.cfg.Addr, err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("qdrant list aliases %s: %w", s.cfg.Addr, err)
 	}
 	return version, nil
 }
@@ -224,9 +252,26 @@ func (s *Store) EnsureCollection(ctx context.Context, name string, dim int) erro
 // Upsert writes points in batches of Config.BatchSize, each with wait=true,
 // so a nil return means Qdrant has applied (and logged in its WAL) them all.
 // On error, earlier batches stay written; retrying the call is harmless.
+//
+// Vectors of different lengths in one call are ErrDimension before anything
+// is sent: Qdrant 1.17 applies an arbitrary subset of the other points of a
+// batch in which one vector has the wrong dimension, and then fails it. With
+// one length for all, either the length is the collection's or Qdrant
+// rejects every point, so a call that fails with ErrDimension writes
+// nothing.
 func (s *Store) Upsert(ctx context.Context, collection string, points []pipeline.Point) error {
 	if len(points) == 0 {
 		return nil
+	}
+	for _, p := range points {
+		switch {
+		case len(p.Vector) == 0:
+			return fmt.Errorf("qdrant upsert %d points into %s: point %q has no vector: %w",
+				len(points), collection, p.ID, pipeline.ErrDimension)
+		case len(p.Vector) != len(points[0].Vector):
+			return fmt.Errorf("qdrant upsert %d points into %s: point %q has %d dimensions, point %q has %d: %w",
+				len(points), collection, p.ID, len(p.Vector), points[0].ID, len(points[0].Vector), pipeline.ErrDimension)
+		}
 	}
 	structs := make([]*qc.PointStruct, len(points))
 	for i, p := range points {

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/streamrec/streamrec/pipeline"
@@ -33,8 +34,10 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.VectorStore) {
 		{"SearchKLargerThanMatches", testKLarger},
 		{"Filters", testFilters},
 		{"DimensionMismatch", testDimension},
+		{"ZeroVector", testZeroVector},
 		{"UnknownCollection", testUnknown},
 		{"Aliases", testAliases},
+		{"AliasMovesWhileReading", testAliasMoves},
 		{"DropCollection", testDrop},
 		{"Count", testCount},
 		{"Concurrent", testConcurrent},
@@ -347,7 +350,11 @@ func testFilters(t *testing.T, s pipeline.VectorStore) {
 		if b := brands[i%len(brands)]; b != "" {
 			p[pipeline.PayloadBrand] = b
 		}
-		if i%7 != 0 {
+		switch {
+		case i%7 == 0: // no price
+		case i%5 == 0: // a whole price, as an int64 (the range filters take it)
+			p[pipeline.PayloadPrice] = int64(i % 50)
+		default:
 			p[pipeline.PayloadPrice] = float64(i%50) + 0.5
 		}
 		if i%11 != 0 {
@@ -366,8 +373,13 @@ func testFilters(t *testing.T, s pipeline.VectorStore) {
 		return false
 	}
 	price := func(p pipeline.Point) (float64, bool) {
-		v, ok := p.Payload[pipeline.PayloadPrice].(float64)
-		return v, ok
+		switch v := p.Payload[pipeline.PayloadPrice].(type) {
+		case float64:
+			return v, true
+		case int64:
+			return float64(v), true
+		}
+		return 0, false
 	}
 	excluded := map[string]bool{}
 	var exclude []string
@@ -391,6 +403,10 @@ func testFilters(t *testing.T, s pipeline.VectorStore) {
 		{"price range", pipeline.Filter{MinPrice: ptr(10.0), MaxPrice: ptr(20.5)}, func(p pipeline.Point) bool {
 			v, ok := price(p)
 			return ok && v >= 10 && v <= 20.5
+		}},
+		{"price bounds inclusive", pipeline.Filter{MinPrice: ptr(15.0), MaxPrice: ptr(15.0)}, func(p pipeline.Point) bool {
+			v, ok := price(p)
+			return ok && v == 15
 		}},
 		{"in stock", pipeline.Filter{InStock: ptr(true)}, func(p pipeline.Point) bool { return p.Payload[pipeline.PayloadInStock] == true }},
 		{"out of stock", pipeline.Filter{InStock: ptr(false)}, func(p pipeline.Point) bool { return p.Payload[pipeline.PayloadInStock] == false }},
@@ -419,20 +435,87 @@ func testFilters(t *testing.T, s pipeline.VectorStore) {
 	}
 }
 
+// testDimension: an Upsert that fails with ErrDimension writes none of its
+// points, wherever the bad vector is and however the store batches (Qdrant
+// writes part of a batch that holds a bad vector; a store must not let that
+// through).
 func testDimension(t *testing.T, s pipeline.VectorStore) {
 	ctx := context.Background()
 	mustEnsure(t, s, "c", dim)
 	r := rand.New(rand.NewPCG(9, 9))
-	good := pipeline.Point{ID: "good", Vector: randVec(r, dim)}
-	bad := pipeline.Point{ID: "bad", Vector: randVec(r, dim+1)}
-	if err := s.Upsert(ctx, "c", []pipeline.Point{good, bad}); !errors.Is(err, pipeline.ErrDimension) {
-		t.Fatalf("Upsert with a wrong-length vector = %v, want ErrDimension", err)
+	batch := func(n, badAt, badLen int) []pipeline.Point {
+		pts := make([]pipeline.Point, n)
+		for i := range pts {
+			pts[i] = pipeline.Point{ID: fmt.Sprint("p", i), Vector: randVec(r, dim)}
+		}
+		if badAt >= 0 {
+			pts[badAt] = pipeline.Point{ID: "bad", Vector: randVec(r, badLen)}
+		}
+		return pts
+	}
+	all := func(n, badLen int) []pipeline.Point {
+		pts := make([]pipeline.Point, n)
+		for i := range pts {
+			pts[i] = pipeline.Point{ID: fmt.Sprint("p", i), Vector: randVec(r, badLen)}
+		}
+		return pts
+	}
+	cases := []struct {
+		name string
+		pts  []pipeline.Point
+	}{
+		{"good then longer", batch(2, 1, dim+1)},
+		{"shorter first", batch(2, 0, dim-1)},
+		{"longer in the middle of many", batch(25, 12, dim+1)},
+		{"longer last of many", batch(25, 24, dim+1)},
+		{"empty vector", batch(3, 1, 0)},
+		{"all longer", all(25, dim+1)},
+		{"all shorter", all(3, dim-1)},
+	}
+	for _, tc := range cases {
+		if err := s.Upsert(ctx, "c", tc.pts); !errors.Is(err, pipeline.ErrDimension) {
+			t.Fatalf("%s: Upsert = %v, want ErrDimension", tc.name, err)
+		}
+		if n, err := s.Count(ctx, "c"); err != nil || n != 0 {
+			t.Fatalf("%s: Count after a rejected Upsert = %d, %v; want 0 (nothing written)", tc.name, n, err)
+		}
 	}
 	if _, err := s.Search(ctx, "c", pipeline.VectorQuery{Vector: randVec(r, dim-1), K: 3}); !errors.Is(err, pipeline.ErrDimension) {
 		t.Fatalf("Search with a wrong-length vector = %v, want ErrDimension", err)
 	}
-	if got, err := s.Get(ctx, "c", []string{"bad"}); err != nil || len(got) != 0 {
-		t.Fatalf("Get(bad) = %v, %v; want nothing", got, err)
+	if got, err := s.Get(ctx, "c", []string{"bad", "p0"}); err != nil || len(got) != 0 {
+		t.Fatalf("Get(bad, p0) = %v, %v; want nothing", got, err)
+	}
+}
+
+// testZeroVector: a zero vector is stored, comes back as zeros, and has
+// cosine 0 with every vector; a zero query scores every point 0.
+func testZeroVector(t *testing.T, s pipeline.VectorStore) {
+	ctx := context.Background()
+	mustEnsure(t, s, "c", dim)
+	r := rand.New(rand.NewPCG(14, 14))
+	a, b := randVec(r, dim), randVec(r, dim)
+	mustUpsert(t, s, "c", []pipeline.Point{{ID: "zero", Vector: make([]float32, dim)}, {ID: "a", Vector: a}, {ID: "b", Vector: b}})
+	mustCount(t, s, "c", 3)
+	got, err := s.Get(ctx, "c", []string{"zero"})
+	if err != nil || len(got) != 1 || len(got[0].Vector) != dim {
+		t.Fatalf("Get(zero) = %v, %v; want one point of %d zeros", got, err, dim)
+	}
+	for _, x := range got[0].Vector {
+		if math.Abs(float64(x)) > 1e-6 {
+			t.Fatalf("Get(zero) vector = %v, want zeros", got[0].Vector)
+		}
+	}
+	pts := []pipeline.Point{{ID: "zero", Vector: make([]float32, dim)}, {ID: "a", Vector: a}, {ID: "b", Vector: b}}
+	checkHits(t, "query a", mustSearch(t, s, "c", pipeline.VectorQuery{Vector: a, K: 3}), exact(pts, a, nil), 3)
+	hits := mustSearch(t, s, "c", pipeline.VectorQuery{Vector: make([]float32, dim), K: 3})
+	if len(hits) != 3 {
+		t.Fatalf("zero query = %v, want all 3 points", hits)
+	}
+	for _, h := range hits {
+		if math.Abs(float64(h.Score)) > scoreTol {
+			t.Fatalf("zero query = %+v, want every score 0", hits)
+		}
 	}
 }
 
@@ -501,39 +584,143 @@ func testAliases(t *testing.T, s pipeline.VectorStore) {
 	}
 	mustCount(t, s, "items_v2", 0)
 	mustCount(t, s, "items_v1", 2)
-	// Readers during a re-point see one collection or the other, never an error.
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	errs := make(chan error, 1)
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
+}
+
+// testAliasMoves: readers going through an alias while it is created,
+// moved back and forth and dropped with its collection see the whole of one
+// collection or the other (Search, Get and Count alike), or no collection
+// before the alias exists and once the drop has begun, never a mix or any
+// other error.
+func testAliasMoves(t *testing.T, s pipeline.VectorStore) {
+	ctx := context.Background()
+	mustEnsure(t, s, "v1", dim)
+	mustEnsure(t, s, "v2", dim)
+	r := rand.New(rand.NewPCG(15, 15))
+	q := randVec(r, dim)
+	mustUpsert(t, s, "v1", []pipeline.Point{{ID: "a1", Vector: randVec(r, dim)}, {ID: "a2", Vector: randVec(r, dim)}})
+	mustUpsert(t, s, "v2", []pipeline.Point{{ID: "b1", Vector: randVec(r, dim)}})
+
+	const (
+		absent  = iota // the alias does not exist yet
+		present        // it points at v1 or v2
+		gone           // its collection is being dropped
+	)
+	var phase atomic.Int32
+	// check validates one read's outcome: ids are what it saw (sorted), or
+	// err; during phase present only a whole collection is valid.
+	check := func(what string, from int32, ids []string, err error) error {
+		to := phase.Load()
+		if errors.Is(err, pipeline.ErrNoCollection) && (from == absent || to == gone) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s through the alias (phase %d..%d): %w", what, from, to, err)
+		}
+		if !reflect.DeepEqual(ids, []string{"a1", "a2"}) && !reflect.DeepEqual(ids, []string{"b1"}) {
+			return fmt.Errorf("%s through the alias saw %v, want [a1 a2] or [b1]", what, ids)
+		}
+		return nil
+	}
+	var reads [3]atomic.Int64 // reads done in phase present, per reader
+	readers := []func() error{
+		func() error {
+			from := phase.Load()
+			hits, err := s.Search(ctx, "al", pipeline.VectorQuery{Vector: q, K: 5})
+			got := ids(hits)
+			sort.Strings(got)
+			return check("Search", from, got, err)
+		},
+		func() error {
+			from := phase.Load()
+			pts, err := s.Get(ctx, "al", []string{"a1", "a2", "b1"})
+			var got []string
+			for _, p := range pts {
+				got = append(got, p.ID)
 			}
-			n, err := s.Count(ctx, "items")
-			if err != nil || (n != 0 && n != 2) {
+			sort.Strings(got)
+			return check("Get", from, got, err)
+		},
+		func() error {
+			from := phase.Load()
+			n, err := s.Count(ctx, "al")
+			got := map[int][]string{2: {"a1", "a2"}, 1: {"b1"}}[n]
+			if got == nil {
+				got = []string{fmt.Sprint(n, " points")}
+			}
+			return check("Count", from, got, err)
+		},
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, len(readers))
+	var wg sync.WaitGroup
+	for i, read := range readers {
+		wg.Go(func() {
+			for {
 				select {
-				case errs <- fmt.Errorf("Count during re-point = %d, %v", n, err):
+				case <-stop:
+					return
 				default:
 				}
-				return
+				p := phase.Load()
+				if err := read(); err != nil {
+					errs <- err
+					return
+				}
+				if p == present {
+					reads[i].Add(1)
+				}
+			}
+		})
+	}
+	fail := func(format string, args ...any) {
+		close(stop)
+		wg.Wait()
+		t.Fatalf(format, args...)
+	}
+	if err := s.SetAlias(ctx, "al", "v1"); err != nil {
+		fail("SetAlias (create): %v", err)
+	}
+	phase.Store(present)
+	// Move the alias at least 20 times, and until every reader has read
+	// through it a few times meanwhile.
+	enough := func() bool {
+		for i := range readers {
+			if reads[i].Load() < 5 {
+				return false
 			}
 		}
-	})
-	for i := range 20 {
-		if err := s.SetAlias(ctx, "items", []string{"items_v1", "items_v2"}[i%2]); err != nil {
-			t.Errorf("SetAlias: %v", err)
+		return true
+	}
+	moves := 0
+	for ; moves < 20 || !enough(); moves++ {
+		if moves == 5000 {
+			fail("readers made no progress in %d alias moves", moves)
 		}
+		if len(errs) > 0 {
+			break
+		}
+		if err := s.SetAlias(ctx, "al", []string{"v2", "v1"}[moves%2]); err != nil {
+			fail("SetAlias (move %d): %v", moves, err)
+		}
+	}
+	target, err := s.ResolveAlias(ctx, "al")
+	if err != nil {
+		fail("ResolveAlias: %v", err)
+	}
+	phase.Store(gone)
+	if err := s.DropCollection(ctx, target); err != nil {
+		fail("DropCollection(%s): %v", target, err)
 	}
 	close(stop)
 	wg.Wait()
-	select {
-	case err := <-errs:
-		t.Fatal(err)
-	default:
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
+	if _, err := s.Count(ctx, "al"); !errors.Is(err, pipeline.ErrNoCollection) {
+		t.Fatalf("Count through the alias of a dropped collection = %v, want ErrNoCollection", err)
+	}
+	t.Logf("%d alias moves; reads while present: Search %d, Get %d, Count %d", moves, reads[0].Load(), reads[1].Load(), reads[2].Load())
 }
 
 func testDrop(t *testing.T, s pipeline.VectorStore) {

@@ -1,33 +1,3 @@
-// Package qdranttest is a TEST FAKE of Qdrant: an in-process gRPC server that
-// speaks Qdrant's protocol (the services generated in
-// github.com/qdrant/go-client/qdrant), so tests can point the real client at
-// it. It is not Qdrant and must never serve production traffic.
-//
-// It keeps everything in memory and implements the subset of the API that
-// streamrec's adapter uses, behaving like Qdrant 1.17 for that subset:
-//
-//   - Qdrant: HealthCheck.
-//   - Collections: Create (single unnamed dense vector, Cosine distance),
-//     Get, List, CollectionExists, Delete (also drops the collection's
-//     aliases; returns result=false for a missing collection),
-//     UpdateAliases (create, delete, rename, applied in order under one lock
-//     like Qdrant), ListAliases, ListCollectionAliases.
-//   - Points: Upsert, Delete (by ids or filter), Get, Query (nearest by a
-//     dense vector, filter, score threshold, limit, offset, with_payload,
-//     with_vectors), Count, CreateFieldIndex.
-//
-// Like Qdrant it normalises vectors at upsert for Cosine (so Get returns unit
-// vectors), resolves aliases in point operations, returns NotFound
-// ("Not found: Collection `x` doesn't exist!") for missing collections and
-// InvalidArgument ("Wrong input: Vector dimension error: expected dim: 384,
-// got 3") for vectors of the wrong size. Filters support must, should,
-// must_not, min_should and nested filters with field conditions (match
-// keyword, integer, bool, keywords, integers; range), has_id, is_empty and
-// is_null; payload keys are flat (no nested paths). Everything else answers
-// Unimplemented.
-//
-// Tests can inject faults per RPC (FailNext), count calls (Calls), require an
-// API key and serve TLS (WithAPIKey, WithTLS).
 package qdranttest
 
 import (
@@ -35,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,11 +170,16 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	if s.apiKey != "" && info.FullMethod != MethodHealthCheck {
 		md, _ := metadata.FromIncomingContext(ctx)
 		keys := md.Get("api-key")
+		for _, a := range md.Get("authorization") {
+			if k, ok := strings.CutPrefix(a, "Bearer "); ok {
+				keys = append(keys, k)
+			}
+		}
 		if len(keys) == 0 {
 			return nil, status.Error(codes.Unauthenticated, "Must provide an API key or an Authorization bearer token")
 		}
 		if keys[0] != s.apiKey {
-			return nil, status.Error(codes.PermissionDenied, "Invalid api-key")
+			return nil, status.Error(codes.Unauthenticated, "Invalid API key or JWT")
 		}
 	}
 	if fault != codes.OK {

@@ -22,8 +22,11 @@ type collectionsService struct {
 // Create creates a collection with one unnamed dense vector.
 func (cs *collectionsService) Create(_ context.Context, req *qdrant.CreateCollection) (*qdrant.CollectionOperationResponse, error) {
 	name := req.GetCollectionName()
-	if name == "" || strings.ContainsAny(name, "/\\:*?\"<>|\x00") {
-		return nil, errWrongInput("Collection name %q is not valid", name)
+	if name == "" {
+		return nil, status.Error(codes.InvalidArgument, "Validation error in body: [collection_name: value \"\" invalid, must be from 1 to 255 characters]")
+	}
+	if i := strings.IndexAny(name, "/\\:*?\"<>|\x00"); i >= 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "Validation error in body: [collection_name: collection name cannot contain %q char]", name[i:i+1])
 	}
 	params := req.GetVectorsConfig().GetParams()
 	if params == nil {
@@ -42,7 +45,7 @@ func (cs *collectionsService) Create(_ context.Context, req *qdrant.CreateCollec
 		return nil, status.Errorf(codes.AlreadyExists, "Wrong input: Collection `%s` already exists!", name)
 	}
 	if _, ok := st.aliases[name]; ok {
-		return nil, errWrongInput("Collection name `%s` conflicts with an existing alias", name)
+		return nil, errWrongInput("Can't create collection with name %s. Alias with the same name already exists", name)
 	}
 	st.collections[name] = &collection{
 		name:     name,
@@ -141,7 +144,7 @@ func (cs *collectionsService) UpdateAliases(_ context.Context, req *qdrant.Chang
 				return nil, errNoCollection(coll)
 			}
 			if _, ok := st.collections[alias]; ok {
-				return nil, errWrongInput("Collection `%s` already exists!", alias)
+				return nil, status.Errorf(codes.AlreadyExists, "Wrong input: Collection `%s` already exists!", alias)
 			}
 			if alias == "" {
 				return nil, errWrongInput("alias name must not be empty")
@@ -172,14 +175,12 @@ func (cs *collectionsService) ListAliases(context.Context, *qdrant.ListAliasesRe
 	return &qdrant.ListAliasesResponse{Aliases: st.aliasList("")}, nil
 }
 
-// ListCollectionAliases lists the aliases of one collection.
+// ListCollectionAliases lists the aliases of one collection; like Qdrant,
+// none (not an error) for a missing collection.
 func (cs *collectionsService) ListCollectionAliases(_ context.Context, req *qdrant.ListCollectionAliasesRequest) (*qdrant.ListAliasesResponse, error) {
 	st := cs.st
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if _, ok := st.collections[req.GetCollectionName()]; !ok {
-		return nil, errNoCollection(req.GetCollectionName())
-	}
 	return &qdrant.ListAliasesResponse{Aliases: st.aliasList(req.GetCollectionName())}, nil
 }
 
@@ -212,8 +213,12 @@ func (ps *pointsService) done(wait bool) *qdrant.PointsOperationResponse {
 	return &qdrant.PointsOperationResponse{Result: &qdrant.UpdateResult{OperationId: st.nextOp(), Status: s}}
 }
 
-// Upsert inserts or replaces points. The whole request is checked before
-// any point is written.
+// Upsert inserts or replaces points. Like Qdrant 1.17, ids and vector
+// kinds are checked for the whole request before anything is written, but a
+// vector of the wrong dimension fails only its own point: Qdrant applies an
+// arbitrary subset of the other points and then answers the error; the fake
+// applies every other point (the worst case for a caller that assumed
+// all-or-nothing) and answers the first such error.
 func (ps *pointsService) Upsert(_ context.Context, req *qdrant.UpsertPoints) (*qdrant.PointsOperationResponse, error) {
 	if req.UpdateFilter != nil || req.ShardKeySelector != nil {
 		return nil, status.Error(codes.Unimplemented, "qdranttest: update_filter and shard keys are not supported")
@@ -230,6 +235,7 @@ func (ps *pointsService) Upsert(_ context.Context, req *qdrant.UpsertPoints) (*q
 		p   *point
 	}
 	staged := make([]kp, 0, len(req.GetPoints()))
+	var dimErr error
 	for _, p := range req.GetPoints() {
 		key, id, err := canonicalID(p.GetId())
 		if err != nil {
@@ -240,7 +246,10 @@ func (ps *pointsService) Upsert(_ context.Context, req *qdrant.UpsertPoints) (*q
 			return nil, err
 		}
 		if err := checkDim(c, len(vec)); err != nil {
-			return nil, err
+			if dimErr == nil {
+				dimErr = err
+			}
+			continue
 		}
 		payload := make(map[string]*qdrant.Value, len(p.GetPayload()))
 		for k, v := range p.GetPayload() {
@@ -250,6 +259,9 @@ func (ps *pointsService) Upsert(_ context.Context, req *qdrant.UpsertPoints) (*q
 	}
 	for _, s := range staged {
 		c.points[s.key] = s.p
+	}
+	if dimErr != nil {
+		return nil, dimErr
 	}
 	return ps.done(req.GetWait()), nil
 }

@@ -72,7 +72,7 @@ func canonicalID(id *qdrant.PointId) (string, *qdrant.PointId, error) {
 		return "n:" + strconv.FormatUint(v.Num, 10), id, nil
 	case *qdrant.PointId_Uuid:
 		if !uuidRE.MatchString(v.Uuid) {
-			return "", nil, errWrongInput("Unable to parse UUID: %s", v.Uuid)
+			return "", nil, status.Errorf(codes.InvalidArgument, "Unable to parse UUID: %s", v.Uuid)
 		}
 		h := strings.ToLower(strings.ReplaceAll(v.Uuid, "-", ""))
 		u := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
@@ -252,7 +252,11 @@ func matchFilter(f *qdrant.Filter, key string, p *point) (bool, error) {
 func matchCondition(c *qdrant.Condition, key string, p *point) (bool, error) {
 	switch o := c.GetConditionOneOf().(type) {
 	case *qdrant.Condition_Field:
-		return matchField(o.Field, p.payload[o.Field.GetKey()])
+		vals, err := lookup(p.payload, o.Field.GetKey())
+		if err != nil {
+			return false, err
+		}
+		return matchField(o.Field, vals)
 	case *qdrant.Condition_HasId:
 		for _, id := range o.HasId.GetHasId() {
 			k, _, err := canonicalID(id)
@@ -267,11 +271,27 @@ func matchCondition(c *qdrant.Condition, key string, p *point) (bool, error) {
 	case *qdrant.Condition_Filter:
 		return matchFilter(o.Filter, key, p)
 	case *qdrant.Condition_IsEmpty:
-		v := p.payload[o.IsEmpty.GetKey()]
-		return v == nil || isNull(v) || (v.GetListValue() != nil && len(v.GetListValue().GetValues()) == 0), nil
+		vals, err := lookup(p.payload, o.IsEmpty.GetKey())
+		if err != nil {
+			return false, err
+		}
+		for _, v := range vals {
+			if !isNull(v) && (v.GetListValue() == nil || len(v.GetListValue().GetValues()) > 0) {
+				return false, nil
+			}
+		}
+		return true, nil
 	case *qdrant.Condition_IsNull:
-		v := p.payload[o.IsNull.GetKey()]
-		return v != nil && isNull(v), nil
+		vals, err := lookup(p.payload, o.IsNull.GetKey())
+		if err != nil {
+			return false, err
+		}
+		for _, v := range vals {
+			if isNull(v) {
+				return true, nil
+			}
+		}
+		return false, nil
 	default:
 		return false, status.Errorf(codes.Unimplemented, "qdranttest: condition %T is not supported", o)
 	}
@@ -282,24 +302,23 @@ func isNull(v *qdrant.Value) bool {
 	return ok
 }
 
-// matchField evaluates a field condition; for a list value it matches when
-// any element does, as Qdrant does.
-func matchField(fc *qdrant.FieldCondition, v *qdrant.Value) (bool, error) {
+// matchField evaluates a field condition against the values at its key; a
+// list value matches when any element does, as in Qdrant.
+func matchField(fc *qdrant.FieldCondition, vals []*qdrant.Value) (bool, error) {
 	if fc.GetGeoBoundingBox() != nil || fc.GetGeoRadius() != nil || fc.GetGeoPolygon() != nil ||
 		fc.GetValuesCount() != nil || fc.GetDatetimeRange() != nil || fc.IsEmpty != nil || fc.IsNull != nil {
 		return false, status.Error(codes.Unimplemented, "qdranttest: only match and range field conditions are supported")
 	}
-	if v == nil {
-		return false, nil
-	}
-	vals := []*qdrant.Value{v}
-	if l := v.GetListValue(); l != nil {
-		vals = l.GetValues()
-	}
-	for _, x := range vals {
-		ok, err := matchScalar(fc, x)
-		if err != nil || ok {
-			return ok, err
+	for _, v := range vals {
+		elems := []*qdrant.Value{v}
+		if l := v.GetListValue(); l != nil {
+			elems = l.GetValues()
+		}
+		for _, x := range elems {
+			ok, err := matchScalar(fc, x)
+			if err != nil || ok {
+				return ok, err
+			}
 		}
 	}
 	return false, nil

@@ -176,11 +176,13 @@ func (r *Real) Kill(tb testing.TB) {
 	// The server is not our child (the script started it in its own
 	// session), so poll until it is gone.
 	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for syscall.Kill(pid, 0) == nil {
 		if time.Now().After(deadline) {
 			tb.Fatalf("qdranttest: pid %d still there 10 s after kill -9", pid)
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-tick.C
 	}
 	os.Remove(filepath.Join(r.dir, "pid"))
 }

@@ -16,9 +16,8 @@
 # ---------------------------------------------------------------------------
 FROM golang:1.26-bookworm AS build
 
-# cgo stays available: a later issue adds ONNX Runtime through cgo (its own
-# package, pipeline-side), and gcc is already in this image. Pass
-# --build-arg CGO_ENABLED=0 for a fully static binary while nothing needs cgo.
+# cgo is required: ONNX Runtime (pipeline/onnx) and DuckDB (pipeline/duckdb,
+# `streamrec sql`) are linked through it; gcc is already in this image.
 ARG CGO_ENABLED=1
 ENV CGO_ENABLED=${CGO_ENABLED} \
     GOFLAGS=-mod=readonly

@@ -376,3 +376,54 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("final stage EXPOSE %v lacks the metrics port %s", exposed, port)
 	}
 }
+
+// TestComposeMatchesCode: the servers docker-compose.yml runs are the
+// versions the tests run against, and the streamrec services use what the
+// servers are set up with.
+func TestComposeMatchesCode(t *testing.T) {
+	doc, _ := readCompose(t)
+	defaults := func(v string) string { // Compose's interpolation, with no variables set
+		return interpolation.ReplaceAllString(v, "$3")
+	}
+	tag := func(service string) string {
+		_, v, _ := strings.Cut(doc.Services[service].Image, ":")
+		return v
+	}
+
+	gomod, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := regexp.MustCompile(`github.com/qdrant/go-client (v[0-9.]+)`).FindSubmatch(gomod)
+	if client == nil {
+		t.Fatal("go.mod has no github.com/qdrant/go-client")
+	}
+	if got := tag("qdrant"); got != string(client[1]) {
+		t.Errorf("compose runs qdrant %s, go.mod has go-client %s (and the tests run the server of that version)", got, client[1])
+	}
+
+	script, err := os.ReadFile(filepath.Join(repoRoot, "scripts", "kafka.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kafka := regexp.MustCompile(`VERSION=\$\{KAFKA_VERSION:-([0-9.]+)\}`).FindSubmatch(script)
+	if kafka == nil {
+		t.Fatal("scripts/kafka.sh names no default KAFKA_VERSION")
+	}
+	if got := tag("kafka"); got != string(kafka[1]) {
+		t.Errorf("compose runs apache/kafka %s, the tests run Kafka %s (scripts/kafka.sh)", got, kafka[1])
+	}
+
+	db := defaults(doc.Services["clickhouse"].Environment["CLICKHOUSE_DB"])
+	if db == "" {
+		t.Fatal("the clickhouse service sets no CLICKHOUSE_DB")
+	}
+	for name, s := range doc.Services {
+		if !s.streamrec() || s.Environment["STREAMREC_ANALYTICS_BACKEND"] != "clickhouse" {
+			continue
+		}
+		if got := defaults(s.Environment["STREAMREC_CLICKHOUSE_DATABASE"]); got != db {
+			t.Errorf("service %s writes to ClickHouse database %q, the clickhouse service creates %q", name, got, db)
+		}
+	}
+}

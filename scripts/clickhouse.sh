@@ -22,6 +22,8 @@
 set -euo pipefail
 
 die() { echo "clickhouse.sh: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 server_bin() {
 	command -v clickhouse-server 2>/dev/null && return
@@ -30,10 +32,6 @@ server_bin() {
 		[ -x "$p" ] && { echo "$p"; return; }
 	done
 	return 1
-}
-
-as_root() {
-	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
 cmd_install() {
@@ -48,27 +46,6 @@ cmd_install() {
 	server_bin >/dev/null || die "clickhouse-server still absent after apt-get install"
 }
 
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on now.
-free_port() {
-	if command -v python3 >/dev/null 2>&1; then
-		python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-		return
-	fi
-	local p i
-	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
-
-port_open() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 cmd_start() {
 	local dir=${1:-}
 	[ -n "$dir" ] || die "usage: clickhouse.sh start DIR"
@@ -76,7 +53,7 @@ cmd_start() {
 	bin=$(server_bin) || die "clickhouse-server is not installed (run: scripts/clickhouse.sh install)"
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
-	if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+	if running "$dir"; then
 		die "a server already runs from $dir (pid $(cat "$dir/pid"))"
 	fi
 	mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
@@ -86,9 +63,7 @@ cmd_start() {
 	cp "$users" "$dir/users.xml"
 
 	local tcp_port http_port
-	tcp_port=$(free_port)
-	http_port=$(free_port)
-	while [ "$http_port" = "$tcp_port" ]; do http_port=$(free_port); done
+	{ read -r tcp_port && read -r http_port; } < <(free_ports 2)
 
 	cat >"$dir/config.xml" <<EOF
 <?xml version="1.0"?>
@@ -154,7 +129,7 @@ cmd_restart() {
 	local dir=${1:-}
 	[ -n "$dir" ] || die "usage: clickhouse.sh restart DIR"
 	[ -f "$dir/config.xml" ] || die "$dir/config.xml is missing: start the server first"
-	if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+	if running "$dir"; then
 		die "a server already runs from $dir (pid $(cat "$dir/pid"))"
 	fi
 	local bin tcp_port
@@ -166,20 +141,7 @@ cmd_restart() {
 cmd_stop() {
 	local dir=${1:-}
 	[ -n "$dir" ] || die "usage: clickhouse.sh stop DIR"
-	[ -f "$dir/pid" ] || return 0
-	local pid
-	pid=$(cat "$dir/pid")
-	if kill "$pid" 2>/dev/null; then
-		local i
-		for i in $(seq 1 200); do # up to 20 s for a clean shutdown
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -9 "$pid" 2>/dev/null || true
-		fi
-	fi
-	rm -f "$dir/pid"
+	stop_server "$dir" 20
 }
 
 case "${1:-}" in

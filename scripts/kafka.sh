@@ -35,7 +35,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 home="$root/.cache/kafka/$VERSION"
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cmd_install() {
 	[ -f "$home/libs/.complete" ] && return 0
@@ -80,13 +81,7 @@ EOF
 # keystore wants) and DIR/secure.env.
 secure_setup() {
 	local dir=$1 port=$2 tls=$1/tls
-	mkdir -p "$tls"
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=streamrec test CA" \
-		-keyout "$tls/ca.key" -out "$tls/ca.pem" >/dev/null 2>&1
-	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$tls/server.key" -out "$tls/server.csr" >/dev/null 2>&1
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/san.ext"
-	openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
-		-extfile "$tls/san.ext" -out "$tls/server.crt" >/dev/null 2>&1
+	test_tls "$tls"
 	# Kafka's PEM keystore: an unencrypted PKCS#8 key, then the chain.
 	openssl pkcs8 -topk8 -nocrypt -in "$tls/server.key" >"$tls/server.pem"
 	cat "$tls/server.crt" "$tls/ca.pem" >>"$tls/server.pem"
@@ -98,12 +93,6 @@ KAFKA_SCRAM_PASSWORD=$(openssl rand -hex 12)
 EOF
 }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 java_cp() { java -Xmx256m -cp "$home/libs/*" "$@"; }
 
 cmd_start() {
@@ -112,15 +101,11 @@ cmd_start() {
 	[ -f "$home/libs/.complete" ] || die "Kafka $VERSION is not installed (run: scripts/kafka.sh install)"
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
-	if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+	if running "$dir"; then
 		die "a broker already runs from $dir (pid $(cat "$dir/pid")); a second one would corrupt its metadata log"
 	fi
 	local port cport sport
-	port=$(free_port)
-	cport=$(free_port)
-	while [ "$cport" = "$port" ]; do cport=$(free_port); done
-	sport=$(free_port)
-	while [ "$sport" = "$port" ] || [ "$sport" = "$cport" ]; do sport=$(free_port); done
+	{ read -r port && read -r cport && read -r sport; } < <(free_ports 3)
 	mkdir -p "$dir/data" "$dir/log"
 	local listeners="PLAINTEXT://127.0.0.1:$port" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT" scram=()
 	if [ "${KAFKA_SECURE:-}" = 1 ]; then
@@ -197,18 +182,7 @@ EOF
 cmd_stop() {
 	local dir=${1:-}
 	[ -n "$dir" ] || die "usage: kafka.sh stop DIR"
-	[ -f "$dir/pid" ] || return 0
-	local pid
-	pid=$(cat "$dir/pid")
-	if kill "$pid" 2>/dev/null; then
-		local i
-		for i in $(seq 1 300); do # up to 30 s for a clean shutdown
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-	fi
-	rm -f "$dir/pid"
+	stop_server "$dir" 30
 }
 
 cmd_with() {

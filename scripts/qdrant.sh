@@ -47,6 +47,8 @@ xz_file=${QDRANT_XZ:-$root/../shared/tools/qdrant/qdrant-$VERSION-linux-x86_64.x
 NO_BINARY=3
 
 die() { echo "qdrant.sh: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 note() { echo "qdrant.sh: $*" >&2; }
 
 # cached_ok reports whether the cached binary runs and is VERSION.
@@ -105,47 +107,6 @@ server_bin() {
 	exit "$NO_BINARY"
 }
 
-# free_ports N prints N distinct TCP ports on 127.0.0.1 that nothing listens
-# on now, one a line.
-free_ports() {
-	if command -v python3 >/dev/null 2>&1; then
-		python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks: s.bind(("127.0.0.1", 0))
-for s in socks: print(s.getsockname()[1])
-for s in socks: s.close()' "$1"
-		return
-	fi
-	local p got=()
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
-		if ! port_open "$p" && [[ " ${got[*]} " != *" $p "* ]]; then
-			got+=("$p")
-			[ "${#got[@]}" -ge "$1" ] && { printf '%s\n' "${got[@]}"; return; }
-		fi
-	done
-	die "no free port found"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-running() { [ -f "$1/pid" ] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
-
-# tls_setup DIR writes a throwaway CA and a certificate for 127.0.0.1 and
-# localhost signed by it under DIR/tls.
-tls_setup() {
-	local tls=$1/tls
-	command -v openssl >/dev/null 2>&1 || die "QDRANT_TLS=1 needs openssl"
-	mkdir -p "$tls"
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=streamrec test CA" \
-		-keyout "$tls/ca.key" -out "$tls/ca.pem" >/dev/null 2>&1
-	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$tls/server.key" -out "$tls/server.csr" >/dev/null 2>&1
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/san.ext"
-	openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
-		-extfile "$tls/san.ext" -out "$tls/server.crt" >/dev/null 2>&1
-}
-
 cmd_start() {
 	local dir=${1:-}
 	[ -n "$dir" ] || die "usage: qdrant.sh start DIR"
@@ -182,7 +143,7 @@ EOF
 		fi
 	)
 	if [ "${QDRANT_TLS:-}" = 1 ]; then
-		tls_setup "$dir"
+		test_tls "$dir/tls"
 		cat >>"$dir/env" <<EOF
 QDRANT_CA_FILE=$dir/tls/ca.pem
 QDRANT__SERVICE__ENABLE_TLS=true
@@ -259,19 +220,7 @@ cmd_restart() {
 cmd_stop() {
 	local dir=${1:-}
 	[ -n "$dir" ] || die "usage: qdrant.sh stop DIR"
-	[ -f "$dir/pid" ] || return 0
-	local pid
-	pid=$(cat "$dir/pid")
-	if kill "$pid" 2>/dev/null; then
-		for _ in $(seq 1 400); do # up to 20 s for a clean shutdown
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -9 "$pid" 2>/dev/null || true
-		fi
-	fi
-	rm -f "$dir/pid"
+	stop_server "$dir" 20
 }
 
 case "${1:-}" in

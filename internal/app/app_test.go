@@ -23,6 +23,7 @@ import (
 	"github.com/streamrec/streamrec/pipeline/clickhouse"
 	"github.com/streamrec/streamrec/pipeline/clickhouse/chtest"
 	"github.com/streamrec/streamrec/pipeline/duckdb"
+	"github.com/streamrec/streamrec/pipeline/kafka"
 	"github.com/streamrec/streamrec/pipeline/kafka/kafkatest"
 	"github.com/streamrec/streamrec/pipeline/localstore"
 	"github.com/streamrec/streamrec/schemas"
@@ -140,25 +141,7 @@ func waitCommitted(t testing.TB, addr, group, topic string) {
 // readAll reads every record of topic.
 func readAll(t testing.TB, addr, topic string) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(context.Background(), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want int64
-	ends.Each(func(e kadm.ListedOffset) { want += e.Offset })
-	var out []*kgo.Record
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for int64(len(out)) < want && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
-	}
-	return out
+	return kafkatest.Records(t, kafka.Config{Brokers: []string{addr}}, topic)
 }
 
 // TestKcatInterop: Debian's kcat (librdkafka) produces to the embedded

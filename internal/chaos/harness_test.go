@@ -23,6 +23,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamrec/streamrec/pipeline/kafka"
+	"github.com/streamrec/streamrec/pipeline/kafka/kafkatest"
 	"github.com/streamrec/streamrec/schemas"
 )
 
@@ -385,42 +387,14 @@ func (p *producer) ackedIDs() map[string]bool {
 // topicIDs reads the whole topic and counts each event id.
 func topicIDs(t *testing.T, brokers, topic string) map[string]int {
 	t.Helper()
-	adm := admin(t, brokers)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxBytes(64<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	out := map[string]int{}
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v; partitions left %v", topic, ctx.Err(), left)
+	for _, r := range kafkatest.Records(t, kafka.Config{Brokers: []string{brokers}}, topic) {
+		var ev struct {
+			EventID string `json:"event_id"`
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			var ev struct {
-				EventID string `json:"event_id"`
-			}
-			if json.Unmarshal(r.Value, &ev) == nil {
-				out[ev.EventID]++
-			}
-			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-		})
+		if json.Unmarshal(r.Value, &ev) == nil {
+			out[ev.EventID]++
+		}
 	}
 	return out
 }

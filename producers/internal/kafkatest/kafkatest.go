@@ -3,14 +3,13 @@
 package kafkatest
 
 import (
-	"context"
 	"testing"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamrec/streamrec/pipeline/kafka"
+	kt "github.com/streamrec/streamrec/pipeline/kafka/kafkatest"
 	"github.com/streamrec/streamrec/schemas"
 )
 
@@ -34,28 +33,5 @@ func Cluster(t testing.TB, opts ...kgo.Opt) (*kfake.Cluster, *kgo.Client) {
 // Records returns every record in topic now, read with a client of its own.
 func Records(t testing.TB, c *kfake.Cluster, topic string) []*kgo.Record {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := 0
-	ends.Each(func(o kadm.ListedOffset) { want += int(o.Offset) })
-	var recs []*kgo.Record
-	for len(recs) < want {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %d of %d records of %s: %v", len(recs), want, topic, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Errorf("fetch %s/%d: %v", topic, p, err) })
-		recs = append(recs, fs.Records()...)
-	}
-	return recs
+	return kt.Records(t, kafka.Config{Brokers: c.ListenAddrs()}, topic)
 }
